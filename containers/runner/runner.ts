@@ -1,0 +1,285 @@
+/**
+ * The runner: one phase (plan or apply) of one run, in its own container (ECS Fargate) or child
+ * process (embedded default). It prepares a working directory, runs the real `terraform`, numbers
+ * and stores every line, keeps artifacts, and reports its outcome in the task item.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { readArtifactOfKind, saveArtifact } from '../../functions/core/artifacts.js';
+import { extractArchive } from '../../functions/core/configuration.js';
+import type { Deps } from '../../functions/core/deps.js';
+import { sha256 } from '../../functions/core/ids.js';
+import { createMasker, LogWriter, type Phase } from '../../functions/core/logs.js';
+import type { PhaseResult, Stage, StateVersion, Task, Variable, Workspace } from '../../functions/core/model.js';
+import { hasChanges, planChanges, type PlanJson } from '../../functions/core/plan.js';
+import { configurationBlobKey, resolveVariables } from '../../functions/core/workspaces.js';
+
+export type RunnerDeps = Pick<Deps, 'store' | 'blobs' | 'secrets' | 'sink'>;
+
+export interface RunnerOptions {
+  terraformBin: string;
+  /** recorded in the run so a cancel can find this runner (ECS task ARN, or pid locally) */
+  runnerRef: string;
+  /** shared provider cache, so init does not download the same providers again */
+  pluginCacheDir?: string;
+}
+
+class Cancelled extends Error {}
+
+/** Environment for terraform: automation mode; a CLI config file that does not exist is dropped. */
+function terraformEnv(vars: Variable[], cacheDir?: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1' };
+  for (const k of Object.keys(env)) if (k.startsWith('RUNWAY_') || k === 'ADMIN_TOKEN') delete env[k];
+  if (env.TF_CLI_CONFIG_FILE && !existsSync(env.TF_CLI_CONFIG_FILE)) delete env.TF_CLI_CONFIG_FILE;
+  if (cacheDir) env.TF_PLUGIN_CACHE_DIR = cacheDir;
+  for (const v of vars) if (v.category === 'env') env[v.key] = v.value;
+  return env;
+}
+
+export class Runner {
+  private log!: LogWriter;
+  private task!: Task;
+  private ws!: Workspace;
+  private child: ChildProcess | null = null;
+  private cancelled = false;
+  private stage: Stage | null = null;
+  private stageStarted = 0;
+  private phaseName: Phase = 'plan';
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly opts: RunnerOptions,
+  ) {}
+
+  /** An interrupt (SIGINT/SIGTERM from a cancel) reaches terraform as Ctrl-C: it stops and saves state. */
+  interrupt(): void {
+    this.cancelled = true;
+    this.child?.kill('SIGINT');
+  }
+
+  async run(taskId: number, phase: Phase): Promise<PhaseResult | null> {
+    const task = await this.deps.store.getTask(taskId);
+    if (!task) throw new Error(`task ${taskId} not found`);
+    const ws = await this.deps.store.getWorkspace(task.workspace_id);
+    if (!ws) throw new Error(`workspace ${task.workspace_id} not found`);
+    this.task = task;
+    this.ws = ws;
+    this.phaseName = phase;
+    const vars = await resolveVariables(this.deps, ws.workspace_id);
+    this.log = new LogWriter(
+      { taskId, startAfter: await this.deps.store.lastLogLine(taskId), store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)) },
+      task.log_summary,
+    );
+    await this.update({ runner_ref: this.opts.runnerRef });
+    if (task.cancel_requested) this.cancelled = true;
+
+    const dir = await mkdtemp(join(tmpdir(), `runway-${taskId}-`));
+    let result: PhaseResult | null = null;
+    try {
+      result = await this.phase(phase, dir, vars);
+    } catch (err) {
+      if (err instanceof Cancelled || this.cancelled) result = { phase, outcome: 'cancelled', message: 'cancelled by request' };
+      else {
+        const message = `the runner failed: ${(err as Error).message}`;
+        this.log.output('stderr', `Error: ${message}`, phase);
+        await this.endStage();
+        await this.finish({ error_message: message });
+        return null;
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    await this.endStage();
+    await this.finish({ phase_results: { ...(this.task.phase_results ?? {}), [phase]: result }, ...(result.outcome === 'failed' ? { error_message: result.message } : {}) });
+    return result;
+  }
+
+  private async phase(phase: Phase, dir: string, vars: Variable[]): Promise<PhaseResult> {
+    const taskId = this.task.task_id;
+    const env = terraformEnv(vars, this.opts.pluginCacheDir);
+    const root = join(dir, 'config');
+
+    await this.beginStage('fetching');
+    const cvKey = configurationBlobKey({ workspace_id: this.ws.workspace_id, configuration_version_id: this.task.configuration_version_id });
+    const archive = await this.deps.blobs.get(cvKey);
+    if (!archive) throw new Error(`configuration version ${this.task.configuration_version_id} has no stored archive`);
+    await extractArchive(archive, root);
+    const cwd = resolve(root, this.ws.working_directory || '.');
+    if (!cwd.startsWith(root) || !existsSync(cwd)) throw new Error(`working_directory ${this.ws.working_directory} is not in the configuration`);
+    await this.writeVariables(cwd, vars);
+    const before = await this.restoreState(cwd);
+    if (phase === 'plan') {
+      await saveArtifact(this.deps, taskId, 'configuration', archive, cvKey);
+      if (before) await saveArtifact(this.deps, taskId, 'state_before', before.body, before.version.blob_key);
+    }
+    this.log.output('stdout', `Configuration version ${this.task.configuration_version_id} (${archive.length} bytes) in ${this.ws.working_directory || '.'}`, phase);
+
+    await this.beginStage('init');
+    if ((await this.terraform(['init', '-input=false', '-no-color'], cwd, env, phase)) !== 0) return this.failed(phase, 'terraform init failed');
+
+    if (phase === 'plan') {
+      await this.beginStage('planning');
+      if ((await this.terraform(['plan', '-input=false', '-no-color', '-out=tfplan'], cwd, env, phase)) !== 0) return this.failed(phase, 'terraform plan failed');
+      await this.beginStage('saving_plan');
+      const planFile = await readFile(join(cwd, 'tfplan'));
+      const planJsonText = await this.capture(['show', '-json', 'tfplan'], cwd, env);
+      const plan = JSON.parse(planJsonText) as PlanJson;
+      await saveArtifact(this.deps, taskId, 'plan_file', planFile);
+      await saveArtifact(this.deps, taskId, 'plan_json', Buffer.from(planJsonText));
+      const changes = planChanges(plan);
+      await this.update({ plan_changes: changes });
+      return { phase, outcome: 'success', has_changes: hasChanges(plan) };
+    }
+
+    await this.beginStage('restoring_plan');
+    const planFile = await readArtifactOfKind(this.deps, taskId, 'plan_file');
+    await writeFile(join(cwd, 'tfplan'), planFile);
+    this.log.output('stdout', `Restored the saved plan (${planFile.length} bytes, sha256 ${sha256(planFile).slice(0, 12)}…)`, phase);
+
+    await this.beginStage('applying');
+    const code = await this.terraform(['apply', '-input=false', '-no-color', 'tfplan'], cwd, env, phase).catch((err) => {
+      if (err instanceof Cancelled) return -1;
+      throw err;
+    });
+    // Whatever happened, keep the state terraform wrote: a failed or interrupted apply may have
+    // changed real infrastructure.
+    await this.beginStage('saving_state', true);
+    await this.saveState(cwd, before?.version ?? null);
+    if (this.cancelled) return { phase, outcome: 'cancelled', message: 'cancelled by request; the state terraform saved was kept' };
+    if (code !== 0) return this.failed(phase, 'terraform apply failed');
+    return { phase, outcome: 'success' };
+  }
+
+  private failed(phase: Phase, message: string): PhaseResult {
+    if (this.cancelled) return { phase, outcome: 'cancelled', message: 'cancelled by request' };
+    return { phase, outcome: 'failed', message };
+  }
+
+  private async writeVariables(cwd: string, vars: Variable[]): Promise<void> {
+    const tf = vars.filter((v) => v.category === 'terraform');
+    const json: Record<string, unknown> = {};
+    for (const v of tf.filter((v) => !v.hcl)) json[v.key] = v.value;
+    await writeFile(join(cwd, 'zz-runway.auto.tfvars.json'), JSON.stringify(json));
+    const hcl = tf.filter((v) => v.hcl).map((v) => `${v.key} = ${v.value}\n`).join('');
+    if (hcl) await writeFile(join(cwd, 'zz-runway-hcl.auto.tfvars'), hcl);
+  }
+
+  private async restoreState(cwd: string): Promise<{ version: StateVersion; body: Buffer } | null> {
+    const current = await this.deps.store.getCurrentState(this.ws.workspace_id);
+    if (!current) return null;
+    const body = await this.deps.blobs.get(current.version.blob_key);
+    if (!body || sha256(body) !== current.version.sha256) throw new Error('the workspace state failed its SHA-256 check');
+    await writeFile(join(cwd, 'terraform.tfstate'), body);
+    return { version: current.version, body };
+  }
+
+  private async saveState(cwd: string, before: StateVersion | null): Promise<void> {
+    const path = join(cwd, 'terraform.tfstate');
+    if (!existsSync(path)) return;
+    const body = await readFile(path);
+    const hash = sha256(body);
+    if (before && before.sha256 === hash) return;
+    const state = JSON.parse(body.toString('utf8')) as { serial: number; lineage: string; outputs?: Record<string, { value: unknown; type: unknown; sensitive?: boolean }> };
+    const version: StateVersion = {
+      serial: state.serial,
+      lineage: state.lineage,
+      sha256: hash,
+      blob_key: `states/${this.ws.workspace_id}/${String(state.serial).padStart(8, '0')}-${hash.slice(0, 16)}.tfstate`,
+      task_id: this.task.task_id,
+      created_at: new Date().toISOString(),
+    };
+    await this.deps.blobs.put(version.blob_key, body);
+    await saveArtifact(this.deps, this.task.task_id, 'state_after', body, version.blob_key);
+    const outputs: Record<string, unknown> = {};
+    for (const [name, o] of Object.entries(state.outputs ?? {})) {
+      outputs[name] = { value: o.sensitive ? null : o.value, type: o.type, sensitive: !!o.sensitive };
+    }
+    await this.deps.store.putCurrentState(this.ws.workspace_id, version, outputs);
+    this.log.output('stdout', `State serial ${version.serial} saved (sha256 ${hash.slice(0, 12)}…)`, 'apply');
+  }
+
+  /** Runs terraform, streaming its lines into the log; resolves with the exit code. */
+  private terraform(args: string[], cwd: string, env: NodeJS.ProcessEnv, phase: Phase): Promise<number> {
+    if (this.cancelled) return Promise.reject(new Cancelled());
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(this.opts.terraformBin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      this.child = child;
+      child.on('error', (err) => reject(new Error(`cannot run terraform (${this.opts.terraformBin}): ${err.message}`)));
+      let open = 2;
+      let exit: number | null = null;
+      const done = () => {
+        if (open === 0 && exit !== null) {
+          this.child = null;
+          resolvePromise(exit);
+        }
+      };
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const rl = createInterface({ input: child[stream]!, crlfDelay: Infinity });
+        rl.on('line', (line) => this.log.output(stream, line, phase));
+        rl.on('close', () => {
+          open--;
+          done();
+        });
+      }
+      child.on('exit', (code, signal) => {
+        exit = code ?? (signal ? 128 : 1);
+        done();
+      });
+    });
+  }
+
+  /** Runs terraform and returns its stdout (for `show -json`, which is data, not log). */
+  private capture(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(this.opts.terraformBin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.on('error', reject);
+      child.on('close', (code) =>
+        code === 0 ? resolvePromise(Buffer.concat(out).toString('utf8')) : reject(new Error(`terraform ${args[0]} exited ${code}: ${Buffer.concat(err).toString('utf8').slice(0, 500)}`)),
+      );
+    });
+  }
+
+  /** `always`: the stage runs even after a cancel (saving the state terraform wrote). */
+  private async beginStage(stage: Stage, always = false): Promise<void> {
+    if (this.cancelled && !always) throw new Cancelled();
+    await this.endStage();
+    this.stage = stage;
+    this.stageStarted = Date.now();
+    this.log.marker(stage, 'begin', this.phaseName);
+    await this.update({ stage, stage_started_at: new Date(this.stageStarted).toISOString() });
+  }
+
+  private async endStage(): Promise<void> {
+    if (!this.stage) return;
+    const stage = this.stage;
+    this.stage = null;
+    this.log.marker(stage, 'end', this.phaseName);
+    await this.update({ stage_timings: { ...this.task.stage_timings, [stage]: Date.now() - this.stageStarted } });
+  }
+
+  private async update(changes: Partial<Task>): Promise<void> {
+    const updated = await this.deps.store.updateTask(this.task, changes);
+    if (updated) this.task = updated;
+  }
+
+  private async finish(changes: Partial<Task>): Promise<void> {
+    await this.log.flush();
+    await this.update({ ...changes, log_last_line: this.log.lastLine, log_summary: this.log.summary });
+    const logs = await collectText(this.deps, this.task.task_id);
+    await saveArtifact(this.deps, this.task.task_id, 'logs', Buffer.from(logs));
+  }
+}
+
+async function collectText(deps: RunnerDeps, taskId: number): Promise<string> {
+  const lines: string[] = [];
+  for await (const chunk of deps.store.readLog(taskId, 0)) for (const m of chunk) lines.push(m.line);
+  return lines.join('\n') + '\n';
+}

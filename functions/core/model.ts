@@ -1,0 +1,206 @@
+/**
+ * The shapes of Runway: input schemas (zod) and the stored records. Types of inputs are inferred
+ * from their schemas, so validation and types cannot drift apart.
+ */
+import { z } from 'zod';
+
+export const ROLES = ['admin', 'member'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const EXECUTION_MODES = ['plan_only', 'plan_and_apply'] as const;
+export const TASK_TYPES = ['plan', 'plan_and_apply'] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+
+export const TASK_STATUSES = ['pending', 'running', 'apply_pending', 'success', 'failed', 'errored', 'cancelled', 'discarded'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const FINAL_STATUSES: readonly TaskStatus[] = ['success', 'failed', 'errored', 'cancelled', 'discarded'];
+export const isFinal = (s: TaskStatus) => FINAL_STATUSES.includes(s);
+
+/** Stages of a run, in order (SPEC §4). */
+export const STAGES = [
+  'fetching', 'init', 'pre_plan', 'planning', 'post_plan', 'saving_plan', 'apply_pending',
+  'restoring_plan', 'pre_apply', 'applying', 'post_apply', 'saving_state',
+] as const;
+export type Stage = (typeof STAGES)[number];
+export const RUN_TASK_STAGES = ['pre_plan', 'post_plan', 'pre_apply', 'post_apply'] as const;
+export type RunTaskStage = (typeof RUN_TASK_STAGES)[number];
+
+export const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,90}$/;
+
+// ---------- inputs ----------
+
+export const createUserInput = z.strictObject({
+  username: z.string().regex(/^[a-zA-Z0-9_.@-]{1,64}$/, 'must be 1-64 letters, digits, _ . @ -'),
+  role: z.enum(ROLES),
+  teams: z.array(z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/)).max(50).optional(),
+});
+export type CreateUserInput = z.infer<typeof createUserInput>;
+
+const workingDirectory = z
+  .string()
+  .max(500)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path inside the configuration');
+
+const workspaceFields = {
+  name: z.string().regex(NAME_PATTERN, 'must match ^[a-zA-Z0-9_-]{1,90}$'),
+  description: z.string().max(2000),
+  terraform_version: z.string().regex(/^\d+\.\d+(\.\d+)?$/, 'must be a version such as 1.11 or 1.11.4'),
+  execution_mode: z.enum(EXECUTION_MODES),
+  auto_apply: z.boolean(),
+  working_directory: workingDirectory,
+  apply_requires_admin: z.boolean(),
+  team_id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/).nullable(),
+};
+export const createWorkspaceInput = z.strictObject({
+  name: workspaceFields.name,
+  description: workspaceFields.description.optional(),
+  terraform_version: workspaceFields.terraform_version.optional(),
+  execution_mode: workspaceFields.execution_mode.optional(),
+  auto_apply: workspaceFields.auto_apply.optional(),
+  working_directory: workspaceFields.working_directory.optional(),
+  apply_requires_admin: workspaceFields.apply_requires_admin.optional(),
+  team_id: workspaceFields.team_id.optional(),
+});
+export type CreateWorkspaceInput = z.infer<typeof createWorkspaceInput>;
+export const updateWorkspaceInput = z.strictObject(workspaceFields).partial();
+export type UpdateWorkspaceInput = z.infer<typeof updateWorkspaceInput>;
+
+export const VARIABLE_KEY = /^[a-zA-Z_][a-zA-Z0-9_]{0,127}$/;
+export const putVariableInput = z.strictObject({
+  value: z.string().max(256 * 1024),
+  category: z.enum(['terraform', 'env']),
+  sensitive: z.boolean().optional(),
+  hcl: z.boolean().optional(),
+  description: z.string().max(1000).optional(),
+});
+export type PutVariableInput = z.infer<typeof putVariableInput>;
+
+export const createTaskInput = z.strictObject({
+  task_type: z.enum(TASK_TYPES),
+  description: z.string().max(2000).optional(),
+  configuration_version_id: z.string().regex(/^cv-[a-z0-9]+$/, 'must be a configuration version id (cv-…)').optional(),
+});
+export type CreateTaskInput = z.infer<typeof createTaskInput>;
+
+export const configurationFilesInput = z.strictObject({
+  files: z.record(z.string().min(1).max(1024), z.string()).refine((f) => Object.keys(f).length > 0, 'must name at least one file'),
+});
+
+// ---------- stored records ----------
+
+export interface User {
+  user_id: string;
+  username: string;
+  role: Role;
+  teams: string[];
+  created_at: string;
+}
+
+export interface Workspace {
+  workspace_id: string;
+  name: string;
+  description: string;
+  terraform_version: string;
+  execution_mode: (typeof EXECUTION_MODES)[number];
+  auto_apply: boolean;
+  working_directory: string;
+  apply_requires_admin: boolean;
+  team_id: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ConfigurationVersion {
+  configuration_version_id: string;
+  workspace_id: string;
+  sha256: string;
+  size_bytes: number;
+  file_count: number;
+  created_by: string;
+  created_at: string;
+}
+
+export interface Variable {
+  key: string;
+  category: 'terraform' | 'env';
+  sensitive: boolean;
+  hcl: boolean;
+  description: string;
+  /** Plain value, or for sensitive variables the ciphertext (base64) of the Secrets port. */
+  value: string;
+  updated_at: string;
+}
+
+export interface PlanChanges {
+  add: number;
+  change: number;
+  destroy: number;
+}
+
+export interface LogSummary {
+  plan_lines: number;
+  apply_lines: number;
+  has_errors: boolean;
+  last_line: string;
+}
+
+/** What a runner phase reports back; read by the after-phase workflow step. */
+export interface PhaseResult {
+  phase: 'plan' | 'apply';
+  outcome: 'success' | 'failed' | 'cancelled';
+  message?: string;
+  has_changes?: boolean;
+}
+
+export interface Task {
+  task_id: number;
+  workspace_id: string;
+  task_type: TaskType;
+  status: TaskStatus;
+  stage: Stage | null;
+  description: string;
+  configuration_version_id: string;
+  created_by: string;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  /** seconds, from started_at (or created_at) to completed_at */
+  duration: number | null;
+  plan_changes: PlanChanges | null;
+  stage_timings: Record<string, number>;
+  error_message: string | null;
+  log_summary: LogSummary;
+  /** last line_num written to the run's log (one sequence across plan and apply) */
+  log_last_line: number;
+  // ---- internal, never returned ----
+  /** set by a step that ends the run early; Finalize applies it */
+  final_status?: TaskStatus;
+  cancel_requested?: 'graceful' | 'force';
+  phase_results?: Partial<Record<'plan' | 'apply', PhaseResult>>;
+  /** Step Functions task token of the confirmation wait (a capability: never returned) */
+  confirmation_token?: string;
+  /** when the current stage began (ISO), to time it into stage_timings */
+  stage_started_at?: string;
+  /** where the runner runs: ECS task ARN on AWS, process id locally */
+  runner_ref?: string;
+}
+
+export interface Artifact {
+  artifact_id: string;
+  task_id: number;
+  kind: 'configuration' | 'plan_file' | 'plan_json' | 'logs' | 'state_before' | 'state_after';
+  sha256: string;
+  size_bytes: number;
+  blob_key: string;
+  created_at: string;
+}
+
+export interface StateVersion {
+  serial: number;
+  lineage: string;
+  sha256: string;
+  blob_key: string;
+  task_id: number | null;
+  created_at: string;
+}

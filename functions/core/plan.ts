@@ -1,0 +1,27 @@
+/** Reading `terraform show -json` of a plan. */
+import type { PlanChanges } from './model.js';
+
+interface ResourceChange {
+  change?: { actions?: string[] };
+}
+export interface PlanJson {
+  resource_changes?: ResourceChange[];
+  output_changes?: Record<string, { actions?: string[] }>;
+}
+
+export function planChanges(plan: PlanJson): PlanChanges {
+  const c = { add: 0, change: 0, destroy: 0 };
+  for (const rc of plan.resource_changes ?? []) {
+    const a = rc.change?.actions ?? [];
+    if (a.includes('create')) c.add++;
+    if (a.includes('delete')) c.destroy++;
+    if (a.includes('update')) c.change++;
+  }
+  return c;
+}
+
+/** Whether applying would change anything (resources or outputs). */
+export function hasChanges(plan: PlanJson): boolean {
+  const changing = (a: string[] = []) => a.some((x) => x !== 'no-op' && x !== 'read');
+  return (plan.resource_changes ?? []).some((rc) => changing(rc.change?.actions)) || Object.values(plan.output_changes ?? {}).some((o) => changing(o.actions));
+}

@@ -1,0 +1,66 @@
+/**
+ * The one Runway stack, put together from one construct per concern. Environment-agnostic (no
+ * `env`, no lookups), so `cdk synth` needs neither credentials nor network.
+ *
+ * Later constructs (live-log WebSocket API, web UI) plug in here, next to the others.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { Api } from './constructs/api.js';
+import { Data } from './constructs/data.js';
+import { Runner } from './constructs/runner.js';
+import { RunStateMachineIdentity, Workflow } from './constructs/workflow.js';
+
+export interface RunwayStackProps extends StackProps {
+  /** NAT gateways of the runner VPC. @default 1 */
+  readonly natGateways?: number;
+}
+
+export class RunwayStack extends Stack {
+  readonly data: Data;
+  readonly runner: Runner;
+  readonly api: Api;
+  readonly workflow: Workflow;
+
+  constructor(scope: Construct, id: string, props: RunwayStackProps = {}) {
+    super(scope, id, { description: 'Runway: runs Terraform for teams', ...props });
+
+    this.data = new Data(this, 'Data');
+
+    // What every Lambda and the runner container are told (see functions/ for the readers).
+    const shared: Record<string, string> = {
+      RUNWAY_PLATFORM: 'aws',
+      TABLE_NAME: this.data.table.tableName,
+      BLOB_BUCKET: this.data.blobs.bucketName,
+      KMS_KEY_ID: this.data.key.keyArn,
+      STATE_MACHINE_ARN: RunStateMachineIdentity.arnFor(this),
+      POWERTOOLS_SERVICE_NAME: 'runway',
+    };
+
+    this.runner = new Runner(this, 'Runner', {
+      data: this.data,
+      environment: shared,
+      natGateways: props.natGateways,
+    });
+
+    const lambdaEnvironment = { ...shared, RUNNER_CLUSTER_ARN: this.runner.cluster.clusterArn };
+
+    this.api = new Api(this, 'Api', {
+      data: this.data,
+      environment: lambdaEnvironment,
+      runnerCluster: this.runner.cluster,
+      runnerTaskArnPattern: this.runner.taskArnPattern,
+    });
+
+    this.workflow = new Workflow(this, 'Workflow', {
+      data: this.data,
+      runner: this.runner,
+      environment: { ...lambdaEnvironment, PUBLIC_URL: this.api.url },
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'TableName', { value: this.data.table.tableName });
+    new CfnOutput(this, 'BlobBucketName', { value: this.data.blobs.bucketName });
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The embedded default: all of Runway in one process with no AWS — the same handlers, the same
+ * state-machine definition, the real terraform — over an embedded DynamoDB and DATA_DIR.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FileBlobStore } from '../functions/adapters/blobs/files.js';
+import { createDocumentClient, DynamoStore } from '../functions/adapters/dynamodb/store.js';
+import { LocalSecrets } from '../functions/adapters/secrets/local.js';
+import type { Deps } from '../functions/core/deps.js';
+import { newToken, sha256 } from '../functions/core/ids.js';
+import { recoverInterrupted } from '../functions/core/runs.js';
+import { handler as api } from '../functions/handlers/http/api.js';
+import { handler as afterPhase } from '../functions/handlers/workflow/after-phase.js';
+import { handler as awaitConfirmation } from '../functions/handlers/workflow/await-confirmation.js';
+import { handler as begin } from '../functions/handlers/workflow/begin.js';
+import { handler as finalize } from '../functions/handlers/workflow/finalize.js';
+import { handler as runTaskStage } from '../functions/handlers/workflow/run-task-stage.js';
+import { setDeps, settingsFromEnv } from '../functions/services.js';
+import { startDynamo } from './dynamodb.js';
+import { createHttpServer } from './http-server.js';
+import { buildRunner, LocalRunners } from './runners.js';
+import { LOCAL_REFS, LocalWorkflow } from './workflow.js';
+
+export interface EmbeddedOptions {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  adminToken?: string;
+  terraformBin?: string;
+  /** log lines of the process (JSON); silent when omitted */
+  log?: (entry: Record<string, unknown>) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Embedded {
+  url: string;
+  port: number;
+  adminToken: string;
+  dataDir: string;
+  deps: Deps;
+  /** runs that were in flight at the previous stop and were ended `errored` at this start */
+  recovered: number[];
+  stop(): Promise<void>;
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TABLE = 'runway';
+
+function adminTokenFor(dataDir: string, given?: string): { token: string; generated: boolean } {
+  if (given) return { token: given, generated: false };
+  const file = join(dataDir, 'admin-token');
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), generated: false };
+  const token = newToken('rwadmin');
+  writeFileSync(file, token, { mode: 0o600 });
+  return { token, generated: true };
+}
+
+export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedded> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? (() => undefined);
+  const dataDir = resolve(opts.dataDir ?? env.DATA_DIR ?? '.data');
+  mkdirSync(dataDir, { recursive: true });
+  const terraformBin = opts.terraformBin ?? env.TERRAFORM_BIN ?? 'terraform';
+
+  const [dynamo, bundle] = await Promise.all([startDynamo(join(dataDir, 'dynamodb'), TABLE), buildRunner()]);
+  const store = new DynamoStore(createDocumentClient(dynamo.client), TABLE);
+  const admin = adminTokenFor(dataDir, opts.adminToken ?? env.ADMIN_TOKEN);
+  await store.upsertUserToken({ user_id: 'user-admin', username: 'admin', role: 'admin', teams: [], created_at: new Date(0).toISOString() }, sha256(admin.token));
+
+  const runners = new LocalRunners(
+    bundle,
+    {
+      RUNWAY_PLATFORM: 'local',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      DYNAMODB_ENDPOINT: dynamo.endpoint,
+      TABLE_NAME: TABLE,
+      DATA_DIR: dataDir,
+      TERRAFORM_BIN: terraformBin,
+      TF_PLUGIN_CACHE_DIR: env.TF_PLUGIN_CACHE_DIR ?? '',
+    },
+    log,
+  );
+  const workflow = new LocalWorkflow({
+    lambdas: {
+      [LOCAL_REFS.beginFunctionArn]: begin,
+      [LOCAL_REFS.runTaskStageFunctionArn]: runTaskStage,
+      [LOCAL_REFS.afterPhaseFunctionArn]: afterPhase,
+      [LOCAL_REFS.awaitConfirmationFunctionArn]: awaitConfirmation,
+      [LOCAL_REFS.finalizeFunctionArn]: finalize,
+    } as never,
+    runRunner: (taskId, phase) => runners.run(taskId, phase),
+    onError: (taskId, err) => log({ level: 'ERROR', message: 'execution failed', task_id: taskId, error: (err as Error).message }),
+  });
+
+  const server: Server = createHttpServer({ api, maxBodyBytes: 12 * 1024 * 1024, webRoot: join(ROOT, 'web', 'dist') });
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(opts.port ?? Number(env.PORT ?? 8080), opts.host ?? env.HOST ?? '127.0.0.1', () => res());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const settings = settingsFromEnv({ ...env, PUBLIC_URL: env.PUBLIC_URL ?? url });
+  const deps: Deps = { store, blobs: new FileBlobStore(join(dataDir, 'blobs')), secrets: new LocalSecrets(join(dataDir, 'secret.key')), workflow, runner: runners, settings };
+  setDeps(deps);
+
+  const recovered = await recoverInterrupted(deps);
+  if (recovered.length) log({ level: 'WARN', message: 'runs in flight at the last stop were ended errored', task_ids: recovered });
+  if (admin.generated) log({ level: 'INFO', message: 'generated an admin token, stored in DATA_DIR/admin-token' });
+
+  return {
+    url,
+    port,
+    adminToken: admin.token,
+    dataDir,
+    deps,
+    recovered,
+    async stop() {
+      await new Promise<void>((res) => {
+        server.close(() => res());
+        server.closeAllConnections();
+      });
+      await runners.killAll();
+      await workflow.stop();
+      await dynamo.stop();
+    },
+  };
+}

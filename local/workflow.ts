@@ -1,0 +1,140 @@
+/**
+ * The embedded default's Step Functions: the run definition (functions/workflow/definition.ts)
+ * executed in-process by aws-local-stepfunctions. Task states are overridden by their Resource:
+ *   - a Lambda ARN            → the same handler module the Lambda runs
+ *   - lambda:invoke.waitForTaskToken → the handler, then a wait settled by sendTaskSuccess/Failure
+ *     (the interpreter has no task tokens: the context getter mints one per evaluation)
+ *   - ecs:runTask.sync        → the runner as a child process, from the container overrides
+ */
+import './polyfills.js';
+import { randomUUID } from 'node:crypto';
+import { StateMachine } from 'aws-local-stepfunctions';
+import type { Task } from '../functions/core/model.js';
+import type { Workflow } from '../functions/core/ports.js';
+import { buildRunDefinition, type RunDefinitionRefs } from '../functions/workflow/definition.js';
+
+type Json = Parameters<StateMachine['run']>[0];
+type LambdaHandler = (event: never, context: never) => Promise<unknown>;
+
+export interface LocalWorkflowOptions {
+  /** function ARN → handler (as deployed) */
+  lambdas: Record<string, LambdaHandler>;
+  /** runs one runner phase; resolves when the runner has exited */
+  runRunner(taskId: number, phase: 'plan' | 'apply'): Promise<{ exitCode: number | null }>;
+  onError?(taskId: number, err: unknown): void;
+}
+
+const arn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:runway-${name}`;
+
+/** Local placeholders for the ARNs CDK fills in. */
+export const LOCAL_REFS: RunDefinitionRefs = {
+  beginFunctionArn: arn('begin'),
+  runTaskStageFunctionArn: arn('run-task-stage'),
+  afterPhaseFunctionArn: arn('after-phase'),
+  awaitConfirmationFunctionArn: arn('await-confirmation'),
+  finalizeFunctionArn: arn('finalize'),
+  runner: {
+    clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/runway-local',
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/runway-runner:1',
+    containerName: 'runner',
+    subnets: ['subnet-local'],
+    securityGroups: ['sg-local'],
+  },
+};
+
+interface Waiter {
+  resolve(output: Json): void;
+  reject(err: Error): void;
+}
+
+function lambdaContext(name: string) {
+  const deadline = Date.now() + 120_000;
+  return { functionName: name, awsRequestId: randomUUID(), getRemainingTimeInMillis: () => deadline - Date.now() } as never;
+}
+
+export class LocalWorkflow implements Workflow {
+  private readonly definition = buildRunDefinition(LOCAL_REFS);
+  private readonly machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly executions = new Map<number, { abort: () => void; done: Promise<unknown> }>();
+
+  constructor(private readonly opts: LocalWorkflowOptions) {}
+
+  async startRun(task: Pick<Task, 'task_id' | 'workspace_id'>): Promise<void> {
+    if (this.executions.has(task.task_id)) return; // execution names are unique: run-<task_id>
+    const exec = this.machine.run({ task_id: task.task_id, workspace_id: task.workspace_id }, {
+      overrides: { taskResourceLocalHandlers: this.overrides() },
+      context: { Task: { get Token() { return randomUUID(); } } } as never,
+      noThrowOnAbort: true,
+    });
+    const done = exec.result
+      .catch((err: unknown) => this.opts.onError?.(task.task_id, err))
+      .finally(() => this.executions.delete(task.task_id));
+    this.executions.set(task.task_id, { abort: exec.abort, done });
+  }
+
+  async sendTaskSuccess(token: string, output: Record<string, unknown>): Promise<void> {
+    const w = this.waiters.get(token);
+    if (!w) throw Object.assign(new Error('task token is not waiting'), { name: 'TaskTimedOut' });
+    this.waiters.delete(token);
+    w.resolve(output as Json);
+  }
+
+  async sendTaskFailure(token: string, error: string, cause: string): Promise<void> {
+    const w = this.waiters.get(token);
+    if (!w) throw Object.assign(new Error('task token is not waiting'), { name: 'TaskTimedOut' });
+    this.waiters.delete(token);
+    w.reject(Object.assign(new Error(cause), { name: error }));
+  }
+
+  /** Executions in flight (the embedded default waits for them, or aborts them, on stop). */
+  get active(): number[] {
+    return [...this.executions.keys()];
+  }
+
+  async stop(): Promise<void> {
+    for (const e of this.executions.values()) e.abort();
+    for (const w of this.waiters.values()) w.reject(new Error('stopping'));
+    this.waiters.clear();
+  }
+
+  private overrides(): Record<string, (input: Json) => Promise<Json>> {
+    const out: Record<string, (input: Json) => Promise<Json>> = {};
+    const states = (this.definition as { States: Record<string, { Type: string; Resource?: string }> }).States;
+    for (const [name, state] of Object.entries(states)) {
+      if (state.Type !== 'Task' || !state.Resource) continue;
+      const resource = state.Resource;
+      if (resource === 'arn:aws:states:::ecs:runTask.sync') out[name] = (input) => this.runner(input);
+      else if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') out[name] = (input) => this.waitForToken(input);
+      else out[name] = (input) => this.invoke(resource, input);
+    }
+    return out;
+  }
+
+  private async invoke(fn: string, payload: Json): Promise<Json> {
+    const handler = this.opts.lambdas[fn];
+    if (!handler) throw new Error(`no local handler for ${fn}`);
+    const result = await handler(payload as never, lambdaContext(fn));
+    return (result ?? null) as Json;
+  }
+
+  private async waitForToken(input: Json): Promise<Json> {
+    const { FunctionName, Payload } = input as { FunctionName: string; Payload: { token: string } };
+    const token = Payload.token;
+    const settled = new Promise<Json>((resolve, reject) => this.waiters.set(token, { resolve, reject }));
+    try {
+      await this.invoke(FunctionName, Payload as unknown as Json);
+    } catch (err) {
+      this.waiters.delete(token);
+      throw err;
+    }
+    return settled;
+  }
+
+  private async runner(input: Json): Promise<Json> {
+    const env = (input as { Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } }).Overrides.ContainerOverrides[0].Environment;
+    const get = (n: string) => env.find((e) => e.Name === n)?.Value;
+    const result = await this.opts.runRunner(Number(get('RUNWAY_TASK_ID')), get('RUNWAY_PHASE') as 'plan' | 'apply');
+    return { ExitCode: result.exitCode } as Json;
+  }
+}
