@@ -18,6 +18,10 @@ import { KmsSecrets } from './adapters/secrets/kms.js';
 import { LocalSecrets } from './adapters/secrets/local.js';
 import { StepFunctionsWorkflow } from './adapters/workflow/sfn.js';
 import type { Deps, Settings } from './core/deps.js';
+import { policyFromEnv } from './core/network.js';
+import { AuditLog } from './core/audit.js';
+import { HttpWebhooks } from './adapters/http/webhooks.js';
+import { EmfMetrics } from './adapters/metrics/emf.js';
 import type { RunnerControl, Workflow } from './core/ports.js';
 
 export const VERSION: string = (() => {
@@ -40,6 +44,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     maxConfigBytes: Number(env.MAX_CONFIG_BYTES ?? 10 * 1024 * 1024),
     maxJsonBytes: Number(env.MAX_JSON_BYTES ?? 6 * 1024 * 1024),
     version: VERSION,
+    runTasks: {
+      minTimeoutSeconds: Number(env.RUN_TASK_MIN_TIMEOUT_SECONDS ?? 60),
+      attemptTimeoutMs: Number(env.RUN_TASK_ATTEMPT_TIMEOUT_MS ?? 10_000),
+      attempts: 3,
+      retryBaseMs: Number(env.RUN_TASK_RETRY_BASE_MS ?? 1000),
+      addresses: policyFromEnv(env),
+    },
   };
 }
 
@@ -74,6 +85,8 @@ export function getDeps(): Deps {
   const base = runnerDepsFromEnv(env);
   const workflow: Workflow = new StepFunctionsWorkflow(new SFNClient({}), required(env, 'STATE_MACHINE_ARN'));
   const runner: RunnerControl = new EcsRunnerControl(new ECSClient({}), required(env, 'RUNNER_CLUSTER_ARN'), base.store);
-  current = { ...base, workflow, runner, settings: settingsFromEnv(env) };
-  return current;
+  const settings = settingsFromEnv(env);
+  const deps: Deps = { ...base, workflow, runner, webhooks: new HttpWebhooks(settings.runTasks.addresses), metrics: new EmfMetrics(), audit: new AuditLog(base.store), settings };
+  current = deps;
+  return deps;
 }

@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { FileBlobStore } from '../functions/adapters/blobs/files.js';
 import { createDocumentClient, DynamoStore } from '../functions/adapters/dynamodb/store.js';
 import { LocalSecrets } from '../functions/adapters/secrets/local.js';
+import { HttpWebhooks } from '../functions/adapters/http/webhooks.js';
+import { MemoryMetrics } from '../functions/adapters/metrics/memory.js';
+import { AuditLog } from '../functions/core/audit.js';
 import type { Deps } from '../functions/core/deps.js';
 import { newToken, sha256 } from '../functions/core/ids.js';
 import { recoverInterrupted } from '../functions/core/runs.js';
@@ -18,7 +21,10 @@ import { handler as afterPhase } from '../functions/handlers/workflow/after-phas
 import { handler as awaitConfirmation } from '../functions/handlers/workflow/await-confirmation.js';
 import { handler as begin } from '../functions/handlers/workflow/begin.js';
 import { handler as finalize } from '../functions/handlers/workflow/finalize.js';
-import { handler as runTaskStage } from '../functions/handlers/workflow/run-task-stage.js';
+import { handler as decideStage } from '../functions/handlers/workflow/decide-stage.js';
+import { handler as dispatch } from '../functions/handlers/workflow/dispatch.js';
+import { handler as markResult } from '../functions/handlers/workflow/mark-result.js';
+import { handler as prepareStage } from '../functions/handlers/workflow/prepare-stage.js';
 import { setDeps, settingsFromEnv } from '../functions/services.js';
 import { startDynamo } from './dynamodb.js';
 import { createHttpServer } from './http-server.js';
@@ -87,7 +93,10 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   const workflow = new LocalWorkflow({
     lambdas: {
       [LOCAL_REFS.beginFunctionArn]: begin,
-      [LOCAL_REFS.runTaskStageFunctionArn]: runTaskStage,
+      [LOCAL_REFS.prepareStageFunctionArn]: prepareStage,
+      [LOCAL_REFS.dispatchFunctionArn]: dispatch,
+      [LOCAL_REFS.markResultFunctionArn]: markResult,
+      [LOCAL_REFS.decideStageFunctionArn]: decideStage,
       [LOCAL_REFS.afterPhaseFunctionArn]: afterPhase,
       [LOCAL_REFS.awaitConfirmationFunctionArn]: awaitConfirmation,
       [LOCAL_REFS.finalizeFunctionArn]: finalize,
@@ -103,8 +112,20 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
-  const settings = settingsFromEnv({ ...env, PUBLIC_URL: env.PUBLIC_URL ?? url });
-  const deps: Deps = { store, blobs: new FileBlobStore(join(dataDir, 'blobs')), secrets: new LocalSecrets(join(dataDir, 'secret.key')), workflow, runner: runners, settings };
+  // The embedded default runs everything on one machine: loopback receivers are allowed (SPEC §5).
+  const settings = settingsFromEnv({ ALLOW_LOOPBACK_RUN_TASKS: 'true', ...env, PUBLIC_URL: env.PUBLIC_URL ?? url });
+  const metrics = new MemoryMetrics();
+  const deps: Deps = {
+    store,
+    blobs: new FileBlobStore(join(dataDir, 'blobs')),
+    secrets: new LocalSecrets(join(dataDir, 'secret.key')),
+    workflow,
+    runner: runners,
+    webhooks: new HttpWebhooks(settings.runTasks.addresses),
+    metrics,
+    audit: new AuditLog(store),
+    settings,
+  };
   setDeps(deps);
 
   const recovered = await recoverInterrupted(deps);

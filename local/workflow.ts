@@ -29,7 +29,10 @@ const arn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:ru
 /** Local placeholders for the ARNs CDK fills in. */
 export const LOCAL_REFS: RunDefinitionRefs = {
   beginFunctionArn: arn('begin'),
-  runTaskStageFunctionArn: arn('run-task-stage'),
+  prepareStageFunctionArn: arn('prepare-stage'),
+  dispatchFunctionArn: arn('dispatch'),
+  markResultFunctionArn: arn('mark-result'),
+  decideStageFunctionArn: arn('decide-stage'),
   afterPhaseFunctionArn: arn('after-phase'),
   awaitConfirmationFunctionArn: arn('await-confirmation'),
   finalizeFunctionArn: arn('finalize'),
@@ -45,6 +48,8 @@ export const LOCAL_REFS: RunDefinitionRefs = {
 interface Waiter {
   resolve(output: Json): void;
   reject(err: Error): void;
+  /** restarts the heartbeat timer (HeartbeatSeconds), when the state has one */
+  heartbeat(): void;
 }
 
 function lambdaContext(name: string) {
@@ -73,6 +78,12 @@ export class LocalWorkflow implements Workflow {
     this.executions.set(task.task_id, { abort: exec.abort, done });
   }
 
+  async sendTaskHeartbeat(token: string): Promise<void> {
+    const w = this.waiters.get(token);
+    if (!w) throw Object.assign(new Error('task token is not waiting'), { name: 'TaskTimedOut' });
+    w.heartbeat();
+  }
+
   async sendTaskSuccess(token: string, output: Record<string, unknown>): Promise<void> {
     const w = this.waiters.get(token);
     if (!w) throw Object.assign(new Error('task token is not waiting'), { name: 'TaskTimedOut' });
@@ -98,16 +109,22 @@ export class LocalWorkflow implements Workflow {
     this.waiters.clear();
   }
 
+  /** Overrides for every Task state, those inside Map item processors included. */
   private overrides(): Record<string, (input: Json) => Promise<Json>> {
     const out: Record<string, (input: Json) => Promise<Json>> = {};
-    const states = (this.definition as { States: Record<string, { Type: string; Resource?: string }> }).States;
-    for (const [name, state] of Object.entries(states)) {
-      if (state.Type !== 'Task' || !state.Resource) continue;
-      const resource = state.Resource;
-      if (resource === 'arn:aws:states:::ecs:runTask.sync') out[name] = (input) => this.runner(input);
-      else if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') out[name] = (input) => this.waitForToken(input);
-      else out[name] = (input) => this.invoke(resource, input);
-    }
+    type S = { Type: string; Resource?: string; ItemProcessor?: { States: Record<string, S> }; Iterator?: { States: Record<string, S> } };
+    const visit = (states: Record<string, S>) => {
+      for (const [name, state] of Object.entries(states)) {
+        const nested = state.ItemProcessor ?? state.Iterator;
+        if (nested) visit(nested.States);
+        if (state.Type !== 'Task' || !state.Resource) continue;
+        const resource = state.Resource;
+        if (resource === 'arn:aws:states:::ecs:runTask.sync') out[name] = (input) => this.runner(input);
+        else if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') out[name] = (input) => this.waitForToken(input);
+        else out[name] = (input) => this.invoke(resource, input);
+      }
+    };
+    visit((this.definition as { States: Record<string, S> }).States);
     return out;
   }
 
@@ -118,10 +135,33 @@ export class LocalWorkflow implements Workflow {
     return (result ?? null) as Json;
   }
 
+  /**
+   * The interpreter has no task tokens or heartbeats: the waiter is registered before the handler
+   * runs (a callback may come before the handler returns), and a heartbeat timer of the payload's
+   * `heartbeat_seconds` (the state's HeartbeatSecondsPath) fails the wait with States.Timeout.
+   */
   private async waitForToken(input: Json): Promise<Json> {
-    const { FunctionName, Payload } = input as { FunctionName: string; Payload: { token: string } };
+    const { FunctionName, Payload } = input as { FunctionName: string; Payload: { token: string; heartbeat_seconds?: number } };
     const token = Payload.token;
-    const settled = new Promise<Json>((resolve, reject) => this.waiters.set(token, { resolve, reject }));
+    const heartbeatMs = Payload.heartbeat_seconds ? Payload.heartbeat_seconds * 1000 : 0;
+    const settled = new Promise<Json>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const clear = () => timer && clearTimeout(timer);
+      const arm = () => {
+        if (!heartbeatMs) return;
+        clear();
+        timer = setTimeout(() => {
+          this.waiters.delete(token);
+          reject(Object.assign(new Error(`no heartbeat for ${Payload.heartbeat_seconds} s`), { name: 'States.Timeout' }));
+        }, heartbeatMs);
+      };
+      this.waiters.set(token, {
+        resolve: (v) => (clear(), resolve(v)),
+        reject: (e) => (clear(), reject(e)),
+        heartbeat: arm,
+      });
+      arm();
+    });
     try {
       await this.invoke(FunctionName, Payload as unknown as Json);
     } catch (err) {

@@ -182,8 +182,20 @@ export interface Task {
   confirmation_token?: string;
   /** when the current stage began (ISO), to time it into stage_timings */
   stage_started_at?: string;
+  /** per run-task stage: the decision and its counts (SPEC §5 "run_task_summary") */
+  run_task_summary?: Partial<Record<RunTaskStage, RunTaskStageSummary>>;
   /** where the runner runs: ECS task ARN on AWS, process id locally */
   runner_ref?: string;
+}
+
+export interface RunTaskStageSummary {
+  passed: boolean;
+  total: number;
+  counts: Partial<Record<'passed' | 'failed' | 'error' | 'timeout', number>>;
+  /** mandatory run tasks that did not pass */
+  blocking: string[];
+  /** advisory run tasks that did not pass (warnings shown with the run) */
+  warnings: string[];
 }
 
 export interface Artifact {
@@ -203,4 +215,161 @@ export interface StateVersion {
   blob_key: string;
   task_id: number | null;
   created_at: string;
+}
+
+// ---------- run tasks (SPEC §5, seed 000) ----------
+
+export const ENFORCEMENT_LEVELS = ['advisory', 'mandatory'] as const;
+export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
+export const RESULT_STATUSES = ['pending', 'running', 'passed', 'failed', 'error', 'timeout'] as const;
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
+export const FINAL_RESULT_STATUSES: readonly ResultStatus[] = ['passed', 'failed', 'error', 'timeout'];
+
+const endpointUrl = z
+  .string()
+  .max(500)
+  .refine((u) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(u).protocol);
+    } catch {
+      return false;
+    }
+  }, 'must be an http or https URL');
+
+const runTaskFields = {
+  name: z.string().max(100).regex(/^[a-zA-Z0-9_-]+$/, 'must match ^[a-zA-Z0-9_-]+$'),
+  description: z.string().max(2000),
+  endpoint_url: endpointUrl,
+  hmac_key: z.string().max(1024).nullable(),
+  enabled: z.boolean(),
+  timeout_seconds: z.number().int(),
+  is_global: z.boolean(),
+  global_stage: z.enum(RUN_TASK_STAGES).nullable(),
+  global_enforcement_level: z.enum(ENFORCEMENT_LEVELS).nullable(),
+  organization_id: z.string().max(64).nullable(),
+  team_id: z.string().max(64).nullable(),
+};
+export const createRunTaskInput = z.strictObject({
+  ...runTaskFields,
+  description: runTaskFields.description.optional(),
+  hmac_key: runTaskFields.hmac_key.optional(),
+  enabled: runTaskFields.enabled.optional(),
+  timeout_seconds: runTaskFields.timeout_seconds.optional(),
+  is_global: runTaskFields.is_global.optional(),
+  global_stage: runTaskFields.global_stage.optional(),
+  global_enforcement_level: runTaskFields.global_enforcement_level.optional(),
+  organization_id: runTaskFields.organization_id.optional(),
+  team_id: runTaskFields.team_id.optional(),
+});
+export type CreateRunTaskInput = z.infer<typeof createRunTaskInput>;
+export const updateRunTaskInput = z.strictObject(runTaskFields).partial();
+export type UpdateRunTaskInput = z.infer<typeof updateRunTaskInput>;
+
+export interface RunTask {
+  run_task_id: string;
+  name: string;
+  description: string;
+  endpoint_url: string;
+  /** ciphertext of the Secrets port; never returned */
+  hmac_key_encrypted: string | null;
+  hmac_key_fingerprint: string | null;
+  enabled: boolean;
+  timeout_seconds: number;
+  is_global: boolean;
+  global_stage: RunTaskStage | null;
+  global_enforcement_level: EnforcementLevel | null;
+  organization_id: string | null;
+  team_id: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export const attachRunTaskInput = z.strictObject({
+  run_task_id: z.string().min(1).max(120),
+  stage: z.enum(RUN_TASK_STAGES),
+  enforcement_level: z.enum(ENFORCEMENT_LEVELS).optional(),
+  enabled: z.boolean().optional(),
+});
+export const updateAttachmentInput = z.strictObject({
+  stage: z.enum(RUN_TASK_STAGES),
+  enforcement_level: z.enum(ENFORCEMENT_LEVELS),
+  enabled: z.boolean(),
+}).partial();
+
+export interface WorkspaceRunTask {
+  workspace_run_task_id: string;
+  workspace_id: string;
+  run_task_id: string;
+  stage: RunTaskStage;
+  enforcement_level: EnforcementLevel;
+  enabled: boolean;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+const tagLevel = z.enum(['none', 'info', 'warning', 'error']);
+export const outcomeInput = z.object({
+  'outcome-id': z.string().min(1).max(64),
+  description: z.string().max(1000),
+  body: z.string().max(5 * 1024 * 1024).optional().nullable(),
+  url: z.string().max(500).optional().nullable(),
+  tags: z.record(z.string().max(128), z.array(z.object({ label: z.string().max(32), level: tagLevel.optional() }))).optional().nullable(),
+});
+export type OutcomeInput = z.infer<typeof outcomeInput>;
+export const callbackAttributes = z.object({
+  status: z.enum(['running', 'passed', 'failed']),
+  message: z.string().max(1000).optional().nullable(),
+  url: z.string().max(500).optional().nullable(),
+  outcomes: z.array(z.object({ type: z.string().optional(), attributes: outcomeInput })).max(250).optional(),
+});
+/** JSON:API `{data: {type, attributes, relationships.outcomes.data}}`, or the flat `{status, message, url}`. */
+export const callbackInput = z.union([
+  z.object({
+    data: z.object({
+      type: z.literal('task-results').optional(),
+      attributes: callbackAttributes,
+      relationships: z.object({ outcomes: z.object({ data: z.array(z.object({ type: z.string().optional(), attributes: outcomeInput })).max(250) }).optional() }).optional(),
+    }),
+  }),
+  callbackAttributes,
+]);
+export type CallbackInput = z.infer<typeof callbackInput>;
+
+export interface Outcome {
+  outcome_id: string;
+  description: string;
+  body: string | null;
+  url: string | null;
+  tags: Record<string, { label: string; level: 'none' | 'info' | 'warning' | 'error' }[]>;
+}
+
+export interface RunTaskResult {
+  result_id: string;
+  task_id: number;
+  workspace_id: string;
+  run_task_id: string;
+  run_task_name: string;
+  workspace_run_task_id: string | null;
+  stage: RunTaskStage;
+  enforcement_level: EnforcementLevel;
+  status: ResultStatus;
+  message: string | null;
+  url: string | null;
+  timeout_seconds: number;
+  outcomes_count: number;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  /** response of the endpoint to the POST */
+  response_status: number | null;
+  response_time_ms: number | null;
+  // ---- internal ----
+  /** SHA-256 of the one-time access token */
+  token_hash: string;
+  /** Step Functions task token of the Map iteration waiting for this result */
+  workflow_token?: string;
+  /** the final callback's body hash: the same final callback again is answered 200, another 409 */
+  final_callback_hash?: string;
 }

@@ -4,7 +4,7 @@
  */
 import type { Deps } from './deps.js';
 import { LogWriter } from './logs.js';
-import { isFinal, type RunTaskStage, type Task, type TaskStatus } from './model.js';
+import { isFinal, type Task, type TaskStatus } from './model.js';
 import { endTask, scheduleWorkspace } from './tasks.js';
 
 async function mustGetTask(deps: Deps, taskId: number): Promise<Task> {
@@ -17,25 +17,6 @@ async function mustGetTask(deps: Deps, taskId: number): Promise<Task> {
 export async function begin(deps: Deps, taskId: number): Promise<void> {
   const task = await mustGetTask(deps, taskId);
   if (task.cancel_requested) await deps.store.updateTask(task, { final_status: 'cancelled' });
-}
-
-export interface StageResult {
-  passed: boolean;
-}
-
-/**
- * A run-task stage. Until run tasks are attached it passes straight through (no lines, no timing);
- * a cancel requested before the stage ends the run.
- */
-export async function runTaskStage(deps: Deps, taskId: number, stage: RunTaskStage): Promise<StageResult> {
-  const task = await mustGetTask(deps, taskId);
-  if (task.final_status) return { passed: false };
-  if (task.cancel_requested) {
-    await deps.store.updateTask(task, { final_status: 'cancelled' });
-    return { passed: false };
-  }
-  void stage;
-  return { passed: true };
 }
 
 export interface PhaseDecision {

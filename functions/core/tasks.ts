@@ -173,6 +173,7 @@ export function taskView(t: Task) {
     stage_timings: t.stage_timings,
     error_message: t.error_message,
     cancel_requested: t.cancel_requested ?? null,
+    run_task_summary: t.run_task_summary ?? {},
     log_summary: t.log_summary,
   };
 }

@@ -21,8 +21,14 @@ export interface RunnerRefs {
 export interface RunDefinitionRefs {
   /** functions/handlers/workflow/begin.ts */
   beginFunctionArn: string;
-  /** functions/handlers/workflow/run-task-stage.ts */
-  runTaskStageFunctionArn: string;
+  /** functions/handlers/workflow/prepare-stage.ts: a run-task stage's results, created pending */
+  prepareStageFunctionArn: string;
+  /** functions/handlers/workflow/dispatch.ts (invoked with .waitForTaskToken, one per run task) */
+  dispatchFunctionArn: string;
+  /** functions/handlers/workflow/mark-result.ts: a result that timed out or failed to dispatch */
+  markResultFunctionArn: string;
+  /** functions/handlers/workflow/decide-stage.ts: enforcement levels → the stage passes or not */
+  decideStageFunctionArn: string;
   /** functions/handlers/workflow/after-phase.ts */
   afterPhaseFunctionArn: string;
   /** functions/handlers/workflow/await-confirmation.ts (invoked with .waitForTaskToken) */
@@ -63,8 +69,8 @@ export const TIMEOUTS = {
   runnerSeconds: 6 * 3600,
   /** A plan waits a week for confirmation, then the run errors and frees the workspace. */
   confirmationSeconds: 7 * 24 * 3600,
-  /** Run-task stage: the stage's own per-result timeouts end earlier; 3600 s is the hard cap. */
-  runTaskStageSeconds: 3700,
+  /** A run-task result: no progress for its run task's timeout_seconds (heartbeat), 3600 s in all. */
+  runTaskResultSeconds: 3600,
 } as const;
 
 type State = Record<string, unknown>;
@@ -93,16 +99,85 @@ function lambdaStep(arn: string, next: string, parameters: State, resultPath: st
   };
 }
 
-function runTaskStage(arn: string, stage: string, next: string): State {
-  return {
+/**
+ * A run-task stage (SPEC §5): Prepare creates a pending result per enabled run task; a Map calls
+ * each endpoint in parallel and waits on its task token (heartbeat = the run task's timeout_seconds,
+ * 3600 s in all); results that time out or cannot be dispatched are marked; Decide applies the
+ * enforcement levels and leaves `$.stage_result.passed` for the next Choice.
+ */
+function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string, next: string): Record<string, State> {
+  const taskId = { 'task_id.$': '$.task_id' };
+  const markResult = (status: 'timeout' | 'error'): State => ({
     Type: 'Task',
-    Resource: arn,
-    Parameters: { 'task_id.$': '$.task_id', stage },
-    ResultPath: '$.stage_result',
-    TimeoutSeconds: TIMEOUTS.runTaskStageSeconds,
+    Resource: refs.markResultFunctionArn,
+    Parameters: { 'result_id.$': '$.result_id', status, 'error.$': '$.error' },
+    TimeoutSeconds: TIMEOUTS.lambdaSeconds,
     Retry: lambdaRetry,
-    Catch: catchAll,
-    Next: next,
+    End: true,
+  });
+  return {
+    [name]: {
+      Type: 'Task',
+      Resource: refs.prepareStageFunctionArn,
+      Parameters: { ...taskId, stage },
+      ResultPath: '$.stage_prep',
+      TimeoutSeconds: TIMEOUTS.lambdaSeconds,
+      Retry: lambdaRetry,
+      Catch: catchAll,
+      Next: `${name}HasTasks`,
+    },
+    [`${name}HasTasks`]: {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.stage_prep.count', NumericGreaterThan: 0, Next: `${name}Tasks` }],
+      Default: `${name}Decide`,
+    },
+    [`${name}Tasks`]: {
+      Type: 'Map',
+      ItemsPath: '$.stage_prep.results',
+      ItemSelector: {
+        'task_id.$': '$.task_id',
+        'result_id.$': '$$.Map.Item.Value.result_id',
+        'heartbeat_seconds.$': '$$.Map.Item.Value.timeout_seconds',
+      },
+      MaxConcurrency: 0,
+      ItemProcessor: {
+        ProcessorConfig: { Mode: 'INLINE' },
+        StartAt: `${name}Dispatch`,
+        States: {
+          [`${name}Dispatch`]: {
+            Type: 'Task',
+            Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+            Parameters: {
+              FunctionName: refs.dispatchFunctionArn,
+              Payload: { 'result_id.$': '$.result_id', 'heartbeat_seconds.$': '$.heartbeat_seconds', 'token.$': '$$.Task.Token' },
+            },
+            HeartbeatSecondsPath: '$.heartbeat_seconds',
+            TimeoutSeconds: TIMEOUTS.runTaskResultSeconds,
+            ResultPath: null,
+            Catch: [
+              { ErrorEquals: ['States.Timeout', 'States.HeartbeatTimeout'], ResultPath: '$.error', Next: `${name}MarkTimeout` },
+              { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${name}MarkError` },
+            ],
+            End: true,
+          },
+          [`${name}MarkTimeout`]: markResult('timeout'),
+          [`${name}MarkError`]: markResult('error'),
+        },
+      },
+      ResultPath: null,
+      Catch: catchAll,
+      Next: `${name}Decide`,
+    },
+    [`${name}Decide`]: {
+      Type: 'Task',
+      Resource: refs.decideStageFunctionArn,
+      Parameters: { ...taskId, stage },
+      ResultPath: '$.stage_result',
+      TimeoutSeconds: TIMEOUTS.lambdaSeconds,
+      Retry: lambdaRetry,
+      Catch: catchAll,
+      Next: next,
+    },
   };
 }
 
@@ -162,12 +237,12 @@ export function buildRunDefinition(refs: RunDefinitionRefs): Record<string, unkn
   const taskId = { 'task_id.$': '$.task_id' };
   const states: Record<string, State> = {
     [STATE.begin]: lambdaStep(refs.beginFunctionArn, STATE.prePlan, taskId, null),
-    [STATE.prePlan]: runTaskStage(refs.runTaskStageFunctionArn, 'pre_plan', STATE.prePlanPassed),
+    ...runTaskStageStates(refs, STATE.prePlan, 'pre_plan', STATE.prePlanPassed),
     [STATE.prePlanPassed]: passedChoice(STATE.plan),
     [STATE.plan]: runnerStep(refs.runner, 'plan', STATE.afterPlan),
     [STATE.afterPlan]: lambdaStep(refs.afterPhaseFunctionArn, STATE.planSucceeded, { ...taskId, phase: 'plan' }, '$.phase_result'),
     [STATE.planSucceeded]: outcomeChoice(STATE.postPlan),
-    [STATE.postPlan]: runTaskStage(refs.runTaskStageFunctionArn, 'post_plan', STATE.postPlanPassed),
+    ...runTaskStageStates(refs, STATE.postPlan, 'post_plan', STATE.postPlanPassed),
     [STATE.postPlanPassed]: passedChoice(STATE.applyMode),
     [STATE.applyMode]: {
       Type: 'Choice',
@@ -194,13 +269,13 @@ export function buildRunDefinition(refs: RunDefinitionRefs): Record<string, unkn
       Choices: [{ Variable: '$.confirmation.decision', StringEquals: 'confirm', Next: STATE.preApply }],
       Default: STATE.finalize,
     },
-    [STATE.preApply]: runTaskStage(refs.runTaskStageFunctionArn, 'pre_apply', STATE.preApplyPassed),
+    ...runTaskStageStates(refs, STATE.preApply, 'pre_apply', STATE.preApplyPassed),
     [STATE.preApplyPassed]: passedChoice(STATE.apply),
     [STATE.apply]: runnerStep(refs.runner, 'apply', STATE.afterApply),
     [STATE.afterApply]: lambdaStep(refs.afterPhaseFunctionArn, STATE.applySucceeded, { ...taskId, phase: 'apply' }, '$.phase_result'),
     [STATE.applySucceeded]: outcomeChoice(STATE.postApply),
     // post_apply results never change the outcome: whatever it returns, the run goes on to Finalize.
-    [STATE.postApply]: runTaskStage(refs.runTaskStageFunctionArn, 'post_apply', STATE.finalize),
+    ...runTaskStageStates(refs, STATE.postApply, 'post_apply', STATE.finalize),
     [STATE.finalize]: {
       Type: 'Task',
       Resource: refs.finalizeFunctionArn,

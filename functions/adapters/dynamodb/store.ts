@@ -11,6 +11,7 @@
  *   LOG#<n>/<last line_num>                                          log chunks
  *   TASK#<n>/ART#<id>, ART#<id>/REF                                  artifacts
  *   COUNTER/TASK                                                     task ids
+ *   WSCONN#<conn>/META, CONN#<task>/<conn> (ttl)                     live-log viewers (see below)
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -24,9 +25,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { conflict } from '../../core/errors.js';
+import type { AuditEvent } from '../../core/audit.js';
 import type { LogMessage } from '../../core/logs.js';
-import type { Artifact, ConfigurationVersion, StateVersion, Task, TaskStatus, User, Variable, Workspace } from '../../core/model.js';
-import type { Store } from '../../core/ports.js';
+import type { Artifact, ConfigurationVersion, Outcome, ResultStatus, RunTask, RunTaskResult, StateVersion, Task, TaskStatus, User, Variable, Workspace, WorkspaceRunTask } from '../../core/model.js';
+import type { Store, Subscription, ViewerConnection } from '../../core/ports.js';
 
 const pad = (n: number) => String(n).padStart(12, '0');
 const KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
@@ -425,7 +427,346 @@ export class DynamoStore implements Store {
   getCurrentState(workspaceId: string): Promise<{ version: StateVersion; outputs: Record<string, unknown> } | null> {
     return this.get(`WS#${workspaceId}`, 'STATE');
   }
+  // ---------- run tasks ----------
+
+  private runTaskItem(rt: RunTask) {
+    return { pk: `RT#${rt.run_task_id}`, sk: 'META', gsi1pk: 'RUNTASKS', gsi1sk: rt.name, ...rt };
+  }
+
+  createRunTask(rt: RunTask): Promise<boolean> {
+    return this.putNew(this.runTaskItem(rt));
+  }
+
+  getRunTask(id: string): Promise<RunTask | null> {
+    return this.get<RunTask>(`RT#${id}`, 'META');
+  }
+
+  listRunTasks(): Promise<RunTask[]> {
+    return this.queryAll<RunTask>({ IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': 'RUNTASKS' } });
+  }
+
+  async putRunTask(rt: RunTask): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: this.runTaskItem(rt), ConditionExpression: 'attribute_exists(pk)' }));
+  }
+
+  async deleteRunTask(id: string): Promise<void> {
+    const keys = [{ pk: `RT#${id}`, sk: 'META' }];
+    for (const a of await this.listAttachmentsOfRunTask(id)) {
+      keys.push({ pk: `WS#${a.workspace_id}`, sk: `WRT#${a.workspace_run_task_id}` }, { pk: `RTWS#${id}`, sk: a.workspace_run_task_id });
+    }
+    await this.deleteKeys(keys);
+  }
+
+  /** Attachments are stored twice: under the workspace (runs read them) and under the run task (counts, deletes). */
+  private async writeAttachment(a: WorkspaceRunTask, condition?: string): Promise<boolean> {
+    try {
+      await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `WS#${a.workspace_id}`, sk: `WRT#${a.workspace_run_task_id}`, ...a }, ConditionExpression: condition }));
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `RTWS#${a.run_task_id}`, sk: a.workspace_run_task_id, ...a } }));
+    return true;
+  }
+
+  createAttachment(a: WorkspaceRunTask): Promise<boolean> {
+    return this.writeAttachment(a, 'attribute_not_exists(pk)');
+  }
+
+  async putAttachment(a: WorkspaceRunTask): Promise<void> {
+    await this.writeAttachment(a);
+  }
+
+  listAttachments(workspaceId: string): Promise<WorkspaceRunTask[]> {
+    return this.queryAll<WorkspaceRunTask>(this.prefixQuery(`WS#${workspaceId}`, 'WRT#'));
+  }
+
+  listAttachmentsOfRunTask(runTaskId: string): Promise<WorkspaceRunTask[]> {
+    return this.queryAll<WorkspaceRunTask>({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `RTWS#${runTaskId}` }, ConsistentRead: true });
+  }
+
+  async deleteAttachment(a: WorkspaceRunTask): Promise<void> {
+    await this.deleteKeys([
+      { pk: `WS#${a.workspace_id}`, sk: `WRT#${a.workspace_run_task_id}` },
+      { pk: `RTWS#${a.run_task_id}`, sk: a.workspace_run_task_id },
+    ]);
+  }
+
+  // ---------- run-task results and outcomes ----------
+
+  private resultKey(r: Pick<RunTaskResult, 'result_id' | 'task_id' | 'stage'>) {
+    return { pk: `TASK#${r.task_id}`, sk: `RTR#${r.stage}#${r.result_id}` };
+  }
+
+  async createResult(r: RunTaskResult): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `RTR#${r.result_id}`, sk: 'REF', task_id: r.task_id, stage: r.stage } }));
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...this.resultKey(r), ...r } }));
+  }
+
+  async getResult(resultId: string): Promise<RunTaskResult | null> {
+    const ref = await this.get<{ task_id: number; stage: RunTaskResult['stage'] }>(`RTR#${resultId}`, 'REF');
+    if (!ref) return null;
+    const k = this.resultKey({ result_id: resultId, ...ref });
+    return this.get<RunTaskResult>(k.pk, k.sk);
+  }
+
+  async linkResultToken(tokenHash: string, resultId: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `RTTOKEN#${tokenHash}`, sk: 'META', result_id: resultId } }));
+  }
+
+  async getResultIdByTokenHash(tokenHash: string): Promise<string | null> {
+    return (await this.get<{ result_id: string }>(`RTTOKEN#${tokenHash}`, 'META'))?.result_id ?? null;
+  }
+
+  async updateResult(r: Pick<RunTaskResult, 'result_id' | 'task_id' | 'stage'>, changes: Partial<RunTaskResult>, whenStatus?: readonly ResultStatus[]): Promise<RunTaskResult | null> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    Object.entries(changes).forEach(([k, v], i) => {
+      if (v === undefined) return;
+      names[`#f${i}`] = k;
+      values[`:v${i}`] = v;
+      sets.push(`#f${i} = :v${i}`);
+    });
+    let condition = 'attribute_exists(pk)';
+    if (whenStatus) {
+      names['#status'] = 'status';
+      condition += ` AND #status IN (${whenStatus.map((s, j) => ((values[`:s${j}`] = s), `:s${j}`)).join(', ')})`;
+    }
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.resultKey(r),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return strip<RunTaskResult>(out.Attributes);
+    } catch (err) {
+      if (isConditionFailure(err)) return null;
+      throw err;
+    }
+  }
+
+  listResults(taskId: number): Promise<RunTaskResult[]> {
+    return this.queryAll<RunTaskResult>(this.prefixQuery(`TASK#${taskId}`, 'RTR#'));
+  }
+
+  /** One item per outcome; a body beyond the item size continues in numbered part items. */
+  async putOutcomes(resultId: string, outcomes: Outcome[]): Promise<void> {
+    const items: Record<string, unknown>[] = [];
+    outcomes.forEach((o, i) => {
+      const idx = String(i).padStart(3, '0');
+      const body = o.body ?? null;
+      const parts = body && body.length > OUTCOME_BODY_PART ? Math.ceil(body.length / OUTCOME_BODY_PART) : 0;
+      items.push({ pk: `RTR#${resultId}`, sk: `OUT#${idx}`, ...o, body: parts ? body!.slice(0, OUTCOME_BODY_PART) : body, body_parts: parts });
+      for (let p = 1; p < parts; p++) {
+        items.push({ pk: `RTR#${resultId}`, sk: `OUT#${idx}#${String(p).padStart(3, '0')}`, part: body!.slice(p * OUTCOME_BODY_PART, (p + 1) * OUTCOME_BODY_PART) });
+      }
+    });
+    for (let i = 0; i < items.length; i += 25) {
+      let requests: unknown[] = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      while (requests.length > 0) {
+        const r = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests as never } }));
+        requests = r.UnprocessedItems?.[this.table] ?? [];
+      }
+    }
+  }
+
+  async listOutcomes(resultId: string): Promise<Outcome[]> {
+    const items = await this.queryAll<Record<string, unknown>>(this.prefixQuery(`RTR#${resultId}`, 'OUT#'));
+    const out: Outcome[] = [];
+    for (const item of items) {
+      if ('part' in item) {
+        const last = out[out.length - 1];
+        last.body = (last.body ?? '') + (item.part as string);
+        continue;
+      }
+      const { body_parts: _parts, ...o } = item;
+      out.push(o as unknown as Outcome);
+    }
+    return out;
+  }
+
+  // ---------- live-log viewers ----------
+  // WSCONN#<connection id>/META (gsi1 VIEWER#<user id>/<connection id>): an open WebSocket
+  // CONN#<task>/<connection id> (gsi1 STREAMS/<task>#<connection id>): its subscription to a run
+  // Both carry `ttl` (epoch seconds): API Gateway closes every connection within 2 hours, so an
+  // item a lost $disconnect left behind expires on its own.
+
+  async putViewerConnection(c: ViewerConnection): Promise<void> {
+    await this.db.send(
+      new PutCommand({ TableName: this.table, Item: { pk: `WSCONN#${c.connection_id}`, sk: 'META', gsi1pk: `VIEWER#${c.user_id}`, gsi1sk: c.connection_id, ttl: viewerTtl(), ...c } }),
+    );
+  }
+
+  async getViewerConnection(connectionId: string): Promise<ViewerConnection | null> {
+    return withoutTtl(await this.get<ViewerConnection & { ttl?: number }>(`WSCONN#${connectionId}`, 'META'));
+  }
+
+  async deleteViewerConnection(connectionId: string): Promise<ViewerConnection | null> {
+    const r = await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: `WSCONN#${connectionId}`, sk: 'META' }, ReturnValues: 'ALL_OLD' }));
+    return withoutTtl(strip<ViewerConnection & { ttl?: number }>(r.Attributes));
+  }
+
+  async countViewerConnections(userId: string): Promise<number> {
+    let count = 0;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const r = await this.db.send(
+        new QueryCommand({ TableName: this.table, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': `VIEWER#${userId}` }, Select: 'COUNT', ExclusiveStartKey }),
+      );
+      count += r.Count ?? 0;
+      ExclusiveStartKey = r.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return count;
+  }
+
+  async putSubscription(sub: Subscription): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `WSCONN#${sub.connection_id}`, sk: 'META' },
+        UpdateExpression: 'SET task_id = :t',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':t': sub.task_id },
+      }),
+    ).catch((err) => {
+      if (!isConditionFailure(err)) throw err; // the connection closed meanwhile: the subscription's 410 cleans up
+    });
+    await this.db.send(
+      new PutCommand({ TableName: this.table, Item: { pk: `CONN#${sub.task_id}`, sk: sub.connection_id, gsi1pk: 'STREAMS', gsi1sk: `${pad(sub.task_id)}#${sub.connection_id}`, ttl: viewerTtl(), ...sub } }),
+    );
+  }
+
+  async listSubscriptions(taskId: number): Promise<Subscription[]> {
+    const items = await this.queryAll<Subscription & { ttl?: number }>({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `CONN#${taskId}` }, ConsistentRead: true });
+    return items.map((i) => withoutTtl(i)!);
+  }
+
+  async listAllSubscriptions(): Promise<Subscription[]> {
+    const items = await this.queryAll<Subscription & { ttl?: number }>({ IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': 'STREAMS' } });
+    return items.map((i) => withoutTtl(i)!);
+  }
+
+  async deleteSubscription(taskId: number, connectionId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: `CONN#${taskId}`, sk: connectionId } }));
+  }
+
+  async handOverSubscription(
+    taskId: number,
+    connectionId: string,
+    from: { owner: Subscription['owner']; epoch: string; unadopted?: boolean },
+    to: { owner: Subscription['owner']; epoch: string; through: number },
+  ): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `CONN#${taskId}`, sk: connectionId },
+          UpdateExpression: 'SET #o = :to, epoch = :te, through = :th REMOVE adopted',
+          ConditionExpression: `#o = :fo AND epoch = :fe${from.unadopted ? ' AND attribute_not_exists(adopted)' : ''}`,
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':to': to.owner, ':te': to.epoch, ':th': to.through, ':fo': from.owner, ':fe': from.epoch },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async adoptSubscription(taskId: number, connectionId: string, epoch: string, adopted: string, previous: string | undefined): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `CONN#${taskId}`, sk: connectionId },
+          UpdateExpression: 'SET adopted = :a',
+          ConditionExpression: `#o = :live AND epoch = :e AND ${previous === undefined ? 'attribute_not_exists(adopted)' : 'adopted = :prev'}`,
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':a': adopted, ':live': 'live', ':e': epoch, ...(previous === undefined ? {} : { ':prev': previous }) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async claimSubscriptionCompleted(taskId: number, connectionId: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `CONN#${taskId}`, sk: connectionId },
+          UpdateExpression: 'SET completed = :t',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(completed)',
+          ExpressionAttributeValues: { ':t': true },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+
+  // ---------- audit chain ----------
+
+  getAuditHead(): Promise<{ seq: number; hash: string } | null> {
+    return this.get<{ seq: number; hash: string }>('AUDIT', 'HEAD');
+  }
+
+  async appendAuditEvent(event: AuditEvent, prevSeq: number): Promise<boolean> {
+    // The head moves first (conditionally): the winner of a race owns `seq`, then writes the event.
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: 'AUDIT', sk: 'HEAD', seq: event.seq, hash: event.hash },
+          ConditionExpression: prevSeq === 0 ? 'attribute_not_exists(pk)' : 'seq = :prev',
+          ExpressionAttributeValues: prevSeq === 0 ? undefined : { ':prev': prevSeq },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: 'AUDIT', sk: `EV#${pad(event.seq)}`, ...event } }));
+    return true;
+  }
+
+  async *readAuditEvents(afterSeq: number): AsyncIterable<AuditEvent[]> {
+    for await (const page of this.queryPages({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': 'AUDIT', ':from': `EV#${pad(afterSeq + 1)}`, ':to': 'EV#~' },
+      ConsistentRead: true,
+    })) {
+      yield page.map((i) => strip<AuditEvent>(i)!);
+    }
+  }
 }
+
+/** Viewer items outlive API Gateway's 2-hour connection cap by an hour, then expire (TTL). */
+const VIEWER_TTL_SECONDS = 3 * 3600;
+const viewerTtl = () => Math.floor(Date.now() / 1000) + VIEWER_TTL_SECONDS;
+
+function withoutTtl<T extends object>(item: (T & { ttl?: number }) | null): T | null {
+  if (!item) return null;
+  const { ttl: _ttl, ...rest } = item;
+  return rest as T;
+}
+
+/** Outcome bodies up to this size live in the item; larger ones (≤ 5 MiB) are split across items. */
+const OUTCOME_BODY_PART = 300 * 1024;
 
 /** Table definition shared by the embedded DynamoDB and tests (CDK declares the same keys). */
 export const TABLE_SCHEMA = {

@@ -1,5 +1,5 @@
 /** The Workflow port on AWS Step Functions: one Standard execution per run, named run-<task_id>. */
-import { ExecutionAlreadyExists, SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ExecutionAlreadyExists, SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Task } from '../../core/model.js';
 import type { Workflow } from '../../core/ports.js';
 
@@ -22,6 +22,10 @@ export class StepFunctionsWorkflow implements Workflow {
       // Execution names are unique: a second start of the same run is a no-op.
       if (!(err instanceof ExecutionAlreadyExists)) throw err;
     }
+  }
+
+  async sendTaskHeartbeat(token: string): Promise<void> {
+    await this.sfn.send(new SendTaskHeartbeatCommand({ taskToken: token }));
   }
 
   async sendTaskSuccess(token: string, output: Record<string, unknown>): Promise<void> {

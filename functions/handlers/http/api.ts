@@ -6,6 +6,8 @@ import middy from '@middy/core';
 import httpRouterHandler from '@middy/http-router';
 import type { Route } from '@middy/http-router';
 import { errorResult, type Event, type Result } from './http.js';
+import * as audit from './routes/audit-events.js';
+import * as runTasks from './routes/run-tasks.js';
 import * as system from './routes/system.js';
 import * as tasks from './routes/tasks.js';
 import * as workspaces from './routes/workspaces.js';
@@ -45,6 +47,25 @@ export const routes: Route<Event, Result>[] = [
   { method: 'GET', path: `${TASK}/logs/download`, handler: tasks.logsDownloadRoute },
   { method: 'GET', path: `${TASK}/artifacts`, handler: tasks.artifacts },
   { method: 'GET', path: `${V1}/artifacts/{artifact_id}/download`, handler: tasks.downloadArtifact },
+
+  { method: 'POST', path: `${V1}/run-tasks`, handler: runTasks.create },
+  { method: 'GET', path: `${V1}/run-tasks`, handler: runTasks.list },
+  { method: 'GET', path: `${V1}/run-tasks/{run_task_id}`, handler: runTasks.get },
+  { method: 'PUT', path: `${V1}/run-tasks/{run_task_id}`, handler: runTasks.update },
+  { method: 'DELETE', path: `${V1}/run-tasks/{run_task_id}`, handler: runTasks.remove },
+  { method: 'POST', path: `${V1}/run-tasks/{run_task_id}/verify`, handler: runTasks.verify },
+  { method: 'POST', path: `${WS}/run-tasks`, handler: runTasks.attach },
+  { method: 'GET', path: `${WS}/run-tasks`, handler: runTasks.listAttachments },
+  { method: 'PUT', path: `${WS}/run-tasks/{workspace_run_task_id}`, handler: runTasks.updateAttachment },
+  { method: 'DELETE', path: `${WS}/run-tasks/{workspace_run_task_id}`, handler: runTasks.detach },
+  { method: 'GET', path: `${WS}/tasks/{task_id}/run-task-results`, handler: runTasks.results },
+  { method: 'GET', path: `${TASK}/run-task-results`, handler: runTasks.results },
+  { method: 'PATCH', path: `${V1}/run-task-results/{result_id}/callback`, handler: runTasks.callback },
+  { method: 'GET', path: `${V1}/configuration-versions/{configuration_version_id}/download`, handler: runTasks.downloadConfiguration },
+  { method: 'GET', path: `${V1}/system/metrics`, handler: runTasks.metrics },
+
+  { method: 'GET', path: `${V1}/audit-events`, handler: audit.list },
+  { method: 'GET', path: `${V1}/audit-events/verify`, handler: audit.verify },
 ];
 
 const router = httpRouterHandler<Event, Result>({ routes });

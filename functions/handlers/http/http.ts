@@ -20,6 +20,8 @@ export interface Request {
   query: Record<string, string>;
   /** set when the route requires authentication (all but health and meta) */
   principal: Principal;
+  /** on routes that also take run-task access tokens: the bearer when it is not a user's token */
+  runTaskBearer: string | null;
   body(): Buffer;
   json<S extends z.ZodType>(schema: S): z.infer<S>;
   header(name: string): string | undefined;
@@ -75,11 +77,28 @@ function header(event: Event, name: string): string | undefined {
 export type RouteFn = (req: Request) => Promise<Result>;
 
 /** Wraps a route: authentication (unless public), body access with limits, error mapping. */
-export function route(fn: RouteFn, opts: { public?: boolean } = {}) {
+export interface RouteOptions {
+  /** no bearer token needed (health, meta, the run-task callback which checks its own) */
+  public?: boolean;
+  /** also accepts run-task access tokens (the route checks them) */
+  runTaskToken?: boolean;
+  /** audit action recorded when the call succeeds (SPEC §7: every change anyone makes) */
+  audit?: string;
+}
+
+export function route(fn: RouteFn, opts: RouteOptions = {}) {
   return async (event: Event): Promise<Result> => {
     try {
       const deps = getDeps();
-      const principal = opts.public ? (undefined as unknown as Principal) : await authenticate(deps.store, header(event, 'authorization'));
+      const authorization = header(event, 'authorization');
+      let principal = undefined as unknown as Principal;
+      let runTaskBearer: string | null = null;
+      if (!opts.public) {
+        // Run-task access tokens (rtt_…) are never users' tokens; the route checks them itself.
+        const bearer = /^Bearer\s+(rtt_\S+)\s*$/i.exec(authorization ?? '')?.[1];
+        if (opts.runTaskToken && bearer) runTaskBearer = bearer;
+        else principal = await authenticate(deps.store, authorization);
+      }
       let raw: Buffer | null = null;
       const body = () => {
         raw ??= event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
@@ -91,6 +110,7 @@ export function route(fn: RouteFn, opts: { public?: boolean } = {}) {
         params: Object.fromEntries(Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, decodeURIComponent(v ?? '')])),
         query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).map(([k, v]) => [k, v ?? ''])),
         principal,
+        runTaskBearer,
         body,
         header: (name) => header(event, name),
         json: (schema) => {
@@ -106,7 +126,16 @@ export function route(fn: RouteFn, opts: { public?: boolean } = {}) {
           return schema.parse(parsed);
         },
       };
-      return await fn(req);
+      const result = await fn(req);
+      if (opts.audit && (result.statusCode ?? 200) < 400) {
+        await deps.audit.append({
+          actor: principal?.username ?? 'anonymous',
+          action: opts.audit,
+          resource: event.rawPath.replace(/^\/api\/v1\//, ''),
+          details: { ...req.params, ...(Object.keys(req.query).length ? { query: req.query } : {}), status: result.statusCode },
+        });
+      }
+      return result;
     } catch (err) {
       return errorResult(err);
     }

@@ -29,7 +29,7 @@ export const createUser = route(async (req) => {
     throw (err as { status?: number }).status === 409 ? conflict(`username: ${input.username} is taken`) : err;
   }
   return json(201, { ...user, token });
-});
+}, { audit: 'user.create' });
 
 export const listUsers = route(async (req) => {
   requireAdmin(req.principal);

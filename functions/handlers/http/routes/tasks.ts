@@ -12,7 +12,7 @@ export const create = route(async (req) => {
   const ws = await workspaceOf(req);
   const task = await tasks.createTask(req.deps, req.principal, ws, req.json(createTaskInput));
   return json(201, tasks.taskView(task));
-});
+}, { audit: 'task.create' });
 
 export const list = route(async (req) => {
   const ws = await workspaceOf(req);
@@ -29,18 +29,18 @@ export const get = route(async (req) => json(200, tasks.taskView((await taskOf(r
 export const confirm = route(async (req) => {
   const { task, ws } = await taskOf(req);
   return json(200, tasks.taskView(await tasks.confirmTask(req.deps, req.principal, task, ws)));
-});
+}, { audit: 'task.confirm' });
 
 export const discard = route(async (req) => {
   const { task } = await taskOf(req);
   return json(200, tasks.taskView(await tasks.discardTask(req.deps, req.principal, task)));
-});
+}, { audit: 'task.discard' });
 
 export const cancel = route(async (req) => {
   const { task } = await taskOf(req);
   const force = enumQuery(req, 'force', ['true', 'false'] as const, 'false') === 'true';
   return json(200, tasks.taskView(await tasks.cancelTask(req.deps, req.principal, task, force)));
-});
+}, { audit: 'task.cancel' });
 
 async function planJson(req: Parameters<Parameters<typeof route>[0]>[0]): Promise<PlanJson & Record<string, unknown>> {
   const { task } = await taskOf(req);
@@ -50,13 +50,13 @@ async function planJson(req: Parameters<Parameters<typeof route>[0]>[0]): Promis
   return JSON.parse(body.toString('utf8'));
 }
 
-export const planJsonRoute = route(async (req) => json(200, await planJson(req)));
+export const planJsonRoute = route(async (req) => json(200, await planJson(req)), { runTaskToken: true });
 
 export const resourceChanges = route(async (req) => {
   const plan = await planJson(req);
   const { task } = await taskOf(req);
   return json(200, { resource_changes: plan.resource_changes ?? [], plan_changes: task.plan_changes });
-});
+}, { runTaskToken: true });
 
 const LOG_TYPES = ['plan', 'apply', 'all'] as const;
 

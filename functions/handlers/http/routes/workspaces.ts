@@ -10,7 +10,7 @@ const noContent = () => ({ statusCode: 204, headers: {}, body: '' });
 export const create = route(async (req) => {
   const ws = await workspaces.createWorkspace(req.deps, req.principal, req.json(createWorkspaceInput));
   return json(201, workspaces.workspaceView(ws));
-});
+}, { audit: 'workspace.create' });
 
 export const list = route(async (req) => {
   const all = await workspaces.listWorkspaces(req.deps, req.principal);
@@ -27,12 +27,12 @@ export const update = route(async (req) => {
   const ws = await workspaceOf(req);
   const input = req.json(updateWorkspaceInput);
   return json(200, workspaces.workspaceView(await workspaces.updateWorkspace(req.deps, req.principal, ws, input)));
-});
+}, { audit: 'workspace.update' });
 
 export const remove = route(async (req) => {
   await workspaces.deleteWorkspace(req.deps, await workspaceOf(req));
   return noContent();
-});
+}, { audit: 'workspace.delete' });
 
 export const createConfigurationVersion = route(async (req) => {
   const ws = await workspaceOf(req);
@@ -49,13 +49,13 @@ export const createConfigurationVersion = route(async (req) => {
     throw badRequest(`content-type: send application/gzip (a .tar.gz) or application/json ({"files": {…}}), not ${type}`, 'unsupported_media_type');
   }
   return json(201, cv);
-});
+}, { audit: 'configuration_version.create' });
 
 export const putVariable = route(async (req) => {
   const ws = await workspaceOf(req);
   const v = await workspaces.putVariable(req.deps, ws, req.params.key, req.json(putVariableInput));
   return json(200, workspaces.variableView(v));
-});
+}, { audit: 'variable.put' });
 
 export const listVariables = route(async (req) => {
   const ws = await workspaceOf(req);
@@ -66,7 +66,7 @@ export const deleteVariable = route(async (req) => {
   const ws = await workspaceOf(req);
   if (!(await req.deps.store.deleteVariable(ws.workspace_id, req.params.key))) throw notFound(`variable ${req.params.key}`);
   return noContent();
-});
+}, { audit: 'variable.delete' });
 
 export const state = route(async (req) => {
   const ws = await workspaceOf(req);
