@@ -18,6 +18,8 @@ import { KmsSecrets } from './adapters/secrets/kms.js';
 import { LocalSecrets } from './adapters/secrets/local.js';
 import { StepFunctionsWorkflow } from './adapters/workflow/sfn.js';
 import type { Deps, Settings } from './core/deps.js';
+import { connectionsFromEnv } from './adapters/sockets/management-api.js';
+import { LiveLogSink } from './core/viewers.js';
 import { policyFromEnv } from './core/network.js';
 import { AuditLog } from './core/audit.js';
 import { HttpWebhooks } from './adapters/http/webhooks.js';
@@ -86,7 +88,10 @@ export function getDeps(): Deps {
   const workflow: Workflow = new StepFunctionsWorkflow(new SFNClient({}), required(env, 'STATE_MACHINE_ARN'));
   const runner: RunnerControl = new EcsRunnerControl(new ECSClient({}), required(env, 'RUNNER_CLUSTER_ARN'), base.store);
   const settings = settingsFromEnv(env);
-  const deps: Deps = { ...base, workflow, runner, webhooks: new HttpWebhooks(settings.runTasks.addresses), metrics: new EmfMetrics(), audit: new AuditLog(base.store), settings };
+  // Live-log viewers (WEBSOCKET_MANAGEMENT_ENDPOINT): lines a Lambda writes reach them too.
+  const connections = connectionsFromEnv(env);
+  const sink = connections ? new LiveLogSink(base.store, connections) : undefined;
+  const deps: Deps = { ...base, workflow, runner, connections, sink, webhooks: new HttpWebhooks(settings.runTasks.addresses), metrics: new EmfMetrics(), audit: new AuditLog(base.store), settings };
   current = deps;
   return deps;
 }

@@ -21,6 +21,8 @@ import { handler as afterPhase } from '../functions/handlers/workflow/after-phas
 import { handler as awaitConfirmation } from '../functions/handlers/workflow/await-confirmation.js';
 import { handler as begin } from '../functions/handlers/workflow/begin.js';
 import { handler as finalize } from '../functions/handlers/workflow/finalize.js';
+import { handler as websocket } from '../functions/handlers/websocket/handler.js';
+import { ManagementApiConnections } from '../functions/adapters/sockets/management-api.js';
 import { handler as decideStage } from '../functions/handlers/workflow/decide-stage.js';
 import { handler as dispatch } from '../functions/handlers/workflow/dispatch.js';
 import { handler as markResult } from '../functions/handlers/workflow/mark-result.js';
@@ -28,6 +30,7 @@ import { handler as prepareStage } from '../functions/handlers/workflow/prepare-
 import { setDeps, settingsFromEnv } from '../functions/services.js';
 import { startDynamo } from './dynamodb.js';
 import { createHttpServer } from './http-server.js';
+import { LocalWebSocketGateway } from './websocket.js';
 import { buildRunner, LocalRunners } from './runners.js';
 import { LOCAL_REFS, LocalWorkflow } from './workflow.js';
 
@@ -50,6 +53,8 @@ export interface Embedded {
   deps: Deps;
   /** runs that were in flight at the previous stop and were ended `errored` at this start */
   recovered: number[];
+  /** the WebSocket API (live logs) */
+  sockets: LocalWebSocketGateway;
   stop(): Promise<void>;
 }
 
@@ -77,19 +82,17 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   const admin = adminTokenFor(dataDir, opts.adminToken ?? env.ADMIN_TOKEN);
   await store.upsertUserToken({ user_id: 'user-admin', username: 'admin', role: 'admin', teams: [], created_at: new Date(0).toISOString() }, sha256(admin.token));
 
-  const runners = new LocalRunners(
-    bundle,
-    {
-      RUNWAY_PLATFORM: 'local',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      DYNAMODB_ENDPOINT: dynamo.endpoint,
-      TABLE_NAME: TABLE,
-      DATA_DIR: dataDir,
-      TERRAFORM_BIN: terraformBin,
-      TF_PLUGIN_CACHE_DIR: env.TF_PLUGIN_CACHE_DIR ?? '',
-    },
-    log,
-  );
+  // WEBSOCKET_MANAGEMENT_ENDPOINT is added once the server listens (runners post live lines there).
+  const runnerEnv: Record<string, string> = {
+    RUNWAY_PLATFORM: 'local',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    TABLE_NAME: TABLE,
+    DATA_DIR: dataDir,
+    TERRAFORM_BIN: terraformBin,
+    TF_PLUGIN_CACHE_DIR: env.TF_PLUGIN_CACHE_DIR ?? '',
+  };
+  const runners = new LocalRunners(bundle, runnerEnv, log);
   const workflow = new LocalWorkflow({
     lambdas: {
       [LOCAL_REFS.beginFunctionArn]: begin,
@@ -105,13 +108,24 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     onError: (taskId, err) => log({ level: 'ERROR', message: 'execution failed', task_id: taskId, error: (err as Error).message }),
   });
 
-  const server: Server = createHttpServer({ api, maxBodyBytes: 12 * 1024 * 1024, webRoot: join(ROOT, 'web', 'dist') });
+  // Live logs: the WebSocket API at /ws and its @connections management endpoint (local/websocket.ts).
+  const sockets = new LocalWebSocketGateway({
+    handler: websocket,
+    sendBufferBytes: env.WEBSOCKET_SEND_BUFFER_BYTES ? Number(env.WEBSOCKET_SEND_BUFFER_BYTES) : undefined,
+    pingIntervalMs: env.WEBSOCKET_PING_INTERVAL_MS ? Number(env.WEBSOCKET_PING_INTERVAL_MS) : undefined,
+    log,
+  });
+  const server: Server = createHttpServer({ api, maxBodyBytes: 12 * 1024 * 1024, webRoot: join(ROOT, 'web', 'dist'), extra: sockets.management });
+  sockets.attach(server);
   await new Promise<void>((res, rej) => {
     server.once('error', rej);
     server.listen(opts.port ?? Number(env.PORT ?? 8080), opts.host ?? env.HOST ?? '127.0.0.1', () => res());
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
+  runnerEnv.WEBSOCKET_MANAGEMENT_ENDPOINT = url;
+  runners.warm();
+  const connections = new ManagementApiConnections({ endpoint: url, local: true });
   // The embedded default runs everything on one machine: loopback receivers are allowed (SPEC §5).
   const settings = settingsFromEnv({ ALLOW_LOOPBACK_RUN_TASKS: 'true', ...env, PUBLIC_URL: env.PUBLIC_URL ?? url });
   const metrics = new MemoryMetrics();
@@ -121,6 +135,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     secrets: new LocalSecrets(join(dataDir, 'secret.key')),
     workflow,
     runner: runners,
+    connections,
     webhooks: new HttpWebhooks(settings.runTasks.addresses),
     metrics,
     audit: new AuditLog(store),
@@ -139,7 +154,10 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     dataDir,
     deps,
     recovered,
+    sockets,
     async stop() {
+      await sockets.stop();
+      connections.destroy();
       await new Promise<void>((res) => {
         server.close(() => res());
         server.closeAllConnections();

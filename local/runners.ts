@@ -1,6 +1,7 @@
 /**
  * Runners as child processes (the embedded default's Fargate): the entry point of
- * containers/runner, bundled once with esbuild so a phase starts in tens of milliseconds.
+ * containers/runner, bundled with esbuild, and one runner kept warm (started and loaded, waiting
+ * for its assignment on stdin) so a phase does not wait for Node to start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,25 +10,32 @@ import type { RunnerControl } from '../functions/core/ports.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Bundles containers/runner/main.ts to .build/runner.mjs (dependencies stay in node_modules). */
+/**
+ * Bundles containers/runner/main.ts with its dependencies into .build/runner/ (one file loads
+ * faster than hundreds of modules; AWS-only code sits in chunks a local runner never loads).
+ */
 export async function buildRunner(): Promise<string> {
-  const outfile = `${ROOT}.build/runner.mjs`;
+  const outdir = `${ROOT}.build/runner`;
   await build({
-    entryPoints: [`${ROOT}containers/runner/main.ts`],
-    outfile,
+    entryPoints: { main: `${ROOT}containers/runner/main.ts` },
+    outdir,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
-    sourcemap: 'inline',
+    sourcemap: 'linked',
     logLevel: 'error',
+    banner: { js: "import { createRequire as __runwayCreateRequire } from 'node:module'; const require = __runwayCreateRequire(import.meta.url);" },
   });
-  return outfile;
+  return `${outdir}/main.mjs`;
 }
 
 export class LocalRunners implements RunnerControl {
   private readonly children = new Map<number, ChildProcess>();
+  private standby: ChildProcess | null = null;
+  private stopped = false;
 
   constructor(
     private readonly bundle: string,
@@ -35,14 +43,29 @@ export class LocalRunners implements RunnerControl {
     private readonly log: (entry: Record<string, unknown>) => void = () => undefined,
   ) {}
 
+  /** Starts the warm runner (the embedded default calls it at start; each run starts the next). */
+  warm(): void {
+    if (this.stopped || (this.standby && this.standby.exitCode === null && !this.standby.killed)) return;
+    // Own process group, so a forced cancel can kill terraform along with the runner.
+    const child = spawn(process.execPath, ['--enable-source-maps', this.bundle], {
+      env: { ...process.env, ...this.env, RUNWAY_STANDBY: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    child.on('error', () => undefined);
+    child.once('exit', () => {
+      if (this.standby === child) this.standby = null;
+    });
+    this.standby = child;
+  }
+
   run(taskId: number, phase: 'plan' | 'apply'): Promise<{ exitCode: number | null }> {
     return new Promise((resolve) => {
-      // Own process group, so a forced cancel can kill terraform along with the runner.
-      const child = spawn(process.execPath, ['--enable-source-maps', this.bundle], {
-        env: { ...process.env, ...this.env, RUNWAY_TASK_ID: String(taskId), RUNWAY_PHASE: phase },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
+      this.warm();
+      const child = this.standby!;
+      this.standby = null;
+      child.stdin!.end(`${JSON.stringify({ task_id: taskId, phase })}\n`);
+      this.warm();
       this.children.set(taskId, child);
       let tail = '';
       child.stderr!.on('data', (c: Buffer) => (tail = (tail + c.toString('utf8')).slice(-2000)));
@@ -70,10 +93,13 @@ export class LocalRunners implements RunnerControl {
     return true;
   }
 
-  /** Kills every runner (embedded default stopping). */
+  /** Kills every runner, the warm one included (embedded default stopping). */
   async killAll(): Promise<void> {
-    const exits = [...this.children.values()].map((c) => new Promise((r) => c.once('exit', r)));
-    for (const c of this.children.values()) if (c.pid) process.kill(-c.pid, 'SIGKILL');
+    this.stopped = true;
+    const all = [...this.children.values(), ...(this.standby ? [this.standby] : [])].filter((c) => c.exitCode === null && c.signalCode === null);
+    const exits = all.map((c) => new Promise((r) => c.once('exit', r)));
+    for (const c of all) if (c.pid) process.kill(-c.pid, 'SIGKILL');
+    this.standby = null;
     await Promise.all(exits);
   }
 

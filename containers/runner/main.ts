@@ -1,10 +1,14 @@
 /**
  * Runner entry point: `RUNWAY_TASK_ID` and `RUNWAY_PHASE` (plan|apply) from the environment.
  * In ECS Fargate it is the container's command; in the embedded default a child process.
+ * With RUNWAY_STANDBY=1 the process loads everything first and then reads its assignment as one
+ * JSON line `{"task_id", "phase"}` on stdin: the embedded default keeps one such runner warm, so a
+ * run does not wait for Node to start.
  * Exit code 0 when the phase reported an outcome (even a failed plan), 1 when it could not.
  */
 import { runnerDepsFromEnv } from '../../functions/services.js';
 import { Runner } from './runner.js';
+import { createLogSinkFromEnv } from './sink.js';
 
 async function ecsTaskArn(): Promise<string | undefined> {
   const uri = process.env.ECS_CONTAINER_METADATA_URI_V4;
@@ -13,15 +17,30 @@ async function ecsTaskArn(): Promise<string | undefined> {
   return ((await r.json()) as { TaskARN?: string }).TaskARN;
 }
 
+async function assignment(): Promise<{ taskId: number; phase: string | undefined }> {
+  if (process.env.RUNWAY_STANDBY !== '1') return { taskId: Number(process.env.RUNWAY_TASK_ID), phase: process.env.RUNWAY_PHASE };
+  // Until assigned, an interrupt just ends the idle runner.
+  const idle = () => process.exit(0);
+  process.once('SIGINT', idle);
+  process.once('SIGTERM', idle);
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  process.off('SIGINT', idle);
+  process.off('SIGTERM', idle);
+  const a = JSON.parse(text.split('\n')[0] || '{}') as { task_id?: number; phase?: string };
+  return { taskId: Number(a.task_id), phase: a.phase };
+}
+
 async function main(): Promise<number> {
-  const taskId = Number(process.env.RUNWAY_TASK_ID);
-  const phase = process.env.RUNWAY_PHASE;
+  const { taskId, phase } = await assignment();
   if (!Number.isInteger(taskId) || taskId <= 0 || (phase !== 'plan' && phase !== 'apply')) {
     console.error(JSON.stringify({ level: 'ERROR', message: 'RUNWAY_TASK_ID (integer) and RUNWAY_PHASE (plan|apply) are required' }));
     return 2;
   }
   const deps = runnerDepsFromEnv();
-  const { createLogSinkFromEnv } = await import('./sink.js');
   const runner = new Runner(
     { ...deps, sink: createLogSinkFromEnv(deps.store) },
     {

@@ -49,6 +49,8 @@ export class Runner {
   private stage: Stage | null = null;
   private stageStarted = 0;
   private phaseName: Phase = 'plan';
+  /** changes that ride along with the next task update (saves a write) */
+  private pendingChanges: Partial<Task> = {};
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -69,12 +71,12 @@ export class Runner {
     this.task = task;
     this.ws = ws;
     this.phaseName = phase;
-    const vars = await resolveVariables(this.deps, ws.workspace_id);
+    const [vars, lastLine] = await Promise.all([resolveVariables(this.deps, ws.workspace_id), this.deps.store.lastLogLine(taskId)]);
     this.log = new LogWriter(
-      { taskId, startAfter: await this.deps.store.lastLogLine(taskId), store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)) },
+      { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)) },
       task.log_summary,
     );
-    await this.update({ runner_ref: this.opts.runnerRef });
+    this.pendingChanges = { runner_ref: this.opts.runnerRef };
     if (task.cancel_requested) this.cancelled = true;
 
     const dir = await mkdtemp(join(tmpdir(), `runway-${taskId}-`));
@@ -86,14 +88,14 @@ export class Runner {
       else {
         const message = `the runner failed: ${(err as Error).message}`;
         this.log.output('stderr', `Error: ${message}`, phase);
-        await this.endStage();
+        this.closeStage();
         await this.finish({ error_message: message });
         return null;
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    await this.endStage();
+    this.closeStage();
     await this.finish({ phase_results: { ...(this.task.phase_results ?? {}), [phase]: result }, ...(result.outcome === 'failed' ? { error_message: result.message } : {}) });
     return result;
   }
@@ -107,15 +109,12 @@ export class Runner {
     const cvKey = configurationBlobKey({ workspace_id: this.ws.workspace_id, configuration_version_id: this.task.configuration_version_id });
     const archive = await this.deps.blobs.get(cvKey);
     if (!archive) throw new Error(`configuration version ${this.task.configuration_version_id} has no stored archive`);
+    const configurationSaved = phase === 'plan' ? saveArtifact(this.deps, taskId, 'configuration', archive, cvKey) : null;
     await extractArchive(archive, root);
     const cwd = resolve(root, this.ws.working_directory || '.');
     if (!cwd.startsWith(root) || !existsSync(cwd)) throw new Error(`working_directory ${this.ws.working_directory} is not in the configuration`);
-    await this.writeVariables(cwd, vars);
-    const before = await this.restoreState(cwd);
-    if (phase === 'plan') {
-      await saveArtifact(this.deps, taskId, 'configuration', archive, cvKey);
-      if (before) await saveArtifact(this.deps, taskId, 'state_before', before.body, before.version.blob_key);
-    }
+    const [before] = await Promise.all([this.restoreState(cwd), this.writeVariables(cwd, vars), configurationSaved]);
+    if (phase === 'plan' && before) await saveArtifact(this.deps, taskId, 'state_before', before.body, before.version.blob_key);
     this.log.output('stdout', `Configuration version ${this.task.configuration_version_id} (${archive.length} bytes) in ${this.ws.working_directory || '.'}`, phase);
 
     await this.beginStage('init');
@@ -125,13 +124,13 @@ export class Runner {
       await this.beginStage('planning');
       if ((await this.terraform(['plan', '-input=false', '-no-color', '-out=tfplan'], cwd, env, phase)) !== 0) return this.failed(phase, 'terraform plan failed');
       await this.beginStage('saving_plan');
-      const planFile = await readFile(join(cwd, 'tfplan'));
-      const planJsonText = await this.capture(['show', '-json', 'tfplan'], cwd, env);
+      const [planJsonText] = await Promise.all([
+        this.capture(['show', '-json', 'tfplan'], cwd, env),
+        readFile(join(cwd, 'tfplan')).then((planFile) => saveArtifact(this.deps, taskId, 'plan_file', planFile)),
+      ]);
       const plan = JSON.parse(planJsonText) as PlanJson;
-      await saveArtifact(this.deps, taskId, 'plan_file', planFile);
       await saveArtifact(this.deps, taskId, 'plan_json', Buffer.from(planJsonText));
-      const changes = planChanges(plan);
-      await this.update({ plan_changes: changes });
+      this.pendingChanges.plan_changes = planChanges(plan);
       return { phase, outcome: 'success', has_changes: hasChanges(plan) };
     }
 
@@ -250,23 +249,29 @@ export class Runner {
   /** `always`: the stage runs even after a cancel (saving the state terraform wrote). */
   private async beginStage(stage: Stage, always = false): Promise<void> {
     if (this.cancelled && !always) throw new Cancelled();
-    await this.endStage();
+    this.closeStage();
     this.stage = stage;
     this.stageStarted = Date.now();
     this.log.marker(stage, 'begin', this.phaseName);
+    // One write records the end of the previous stage and the start of this one.
     await this.update({ stage, stage_started_at: new Date(this.stageStarted).toISOString() });
   }
 
-  private async endStage(): Promise<void> {
+  /** Ends the current stage: its end marker now, its timing with the next write. */
+  private closeStage(): void {
     if (!this.stage) return;
     const stage = this.stage;
     this.stage = null;
     this.log.marker(stage, 'end', this.phaseName);
-    await this.update({ stage_timings: { ...this.task.stage_timings, [stage]: Date.now() - this.stageStarted } });
+    const timings = { ...this.task.stage_timings, ...(this.pendingChanges.stage_timings ?? {}), [stage]: Date.now() - this.stageStarted };
+    this.pendingChanges = { ...this.pendingChanges, stage_timings: timings };
   }
 
   private async update(changes: Partial<Task>): Promise<void> {
-    const updated = await this.deps.store.updateTask(this.task, changes);
+    const all = { ...this.pendingChanges, ...changes };
+    this.pendingChanges = {};
+    if (Object.keys(all).length === 0) return;
+    const updated = await this.deps.store.updateTask(this.task, all);
     if (updated) this.task = updated;
   }
 

@@ -91,8 +91,8 @@ export interface Store {
   getViewerConnection(connectionId: string): Promise<ViewerConnection | null>;
   /** Deletes the connection; returns what it was (its subscription's task, if any). */
   deleteViewerConnection(connectionId: string): Promise<ViewerConnection | null>;
-  /** how many connections the user has open */
-  countViewerConnections(userId: string): Promise<number>;
+  /** the user's connections (eventually consistent; may include some whose $disconnect was lost) */
+  listViewerConnections(userId: string): Promise<ViewerConnection[]>;
   /** Creates or replaces (a re-subscribe) the connection's subscription to a run. */
   putSubscription(s: Subscription): Promise<void>;
   /** Strongly consistent: a subscription registered before a line was stored is always listed. */
@@ -196,6 +196,8 @@ export type PostResult = 'ok' | 'gone' | 'throttled' | 'failed';
 export interface ConnectionsApi {
   /** Sends one WebSocket message. 'gone': 410, the viewer left; 'throttled': 429, its buffer is full. */
   post(connectionId: string, data: string): Promise<PostResult>;
+  /** Whether the connection is still open (GET @connections/{id}; 410 → false). */
+  exists(connectionId: string): Promise<boolean>;
   /** Closes the connection; `reason` reaches clients of the embedded default as the close reason. */
   close(connectionId: string, reason?: string): Promise<void>;
 }

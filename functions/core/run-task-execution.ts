@@ -47,13 +47,19 @@ const phaseOf = (stage: RunTaskStage) => (stage === 'pre_plan' || stage === 'pos
 export interface PreparedStage {
   count: number;
   results: { result_id: string; timeout_seconds: number }[];
+  /** when `count` is 0: whether the run goes on (false after a cancel) */
+  passed: boolean;
 }
 
 export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskStage): Promise<PreparedStage> {
   const task = await mustGetTask(deps, taskId);
-  if (task.final_status || task.cancel_requested) return { count: 0, results: [] };
+  if (task.final_status) return { count: 0, results: [], passed: false };
+  if (task.cancel_requested) {
+    await deps.store.updateTask(task, { final_status: 'cancelled' });
+    return { count: 0, results: [], passed: false };
+  }
   const stageTasks = await tasksForStage(deps, task.workspace_id, stage);
-  if (stageTasks.length === 0) return { count: 0, results: [] };
+  if (stageTasks.length === 0) return { count: 0, results: [], passed: true };
   const now = new Date().toISOString();
   const results: RunTaskResult[] = stageTasks.map(({ runTask, attachment, enforcement }) => ({
     result_id: newId('rtr'),
@@ -82,7 +88,7 @@ export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskSta
     log.marker(stage, 'begin', phaseOf(stage));
     log.output('stdout', `${stage}: calling ${results.length} run task(s): ${results.map((r) => `${r.run_task_name} (${r.enforcement_level})`).join(', ')}`, phaseOf(stage));
   });
-  return { count: results.length, results: results.map((r) => ({ result_id: r.result_id, timeout_seconds: r.timeout_seconds })) };
+  return { count: results.length, results: results.map((r) => ({ result_id: r.result_id, timeout_seconds: r.timeout_seconds })), passed: true };
 }
 
 // ---------- Dispatch ----------

@@ -6,6 +6,7 @@ import type { Deps } from './deps.js';
 import { LogWriter } from './logs.js';
 import { isFinal, type Task, type TaskStatus } from './model.js';
 import { endTask, scheduleWorkspace } from './tasks.js';
+import { announceCompleted } from './viewers.js';
 
 async function mustGetTask(deps: Deps, taskId: number): Promise<Task> {
   const task = await deps.store.getTask(taskId);
@@ -96,6 +97,8 @@ export async function finalize(deps: Deps, taskId: number, error?: WorkflowError
   }
   await deps.store.releaseLock(task.workspace_id, task.task_id);
   await scheduleWorkspace(deps, task.workspace_id);
+  // Live viewers: the lines no runner sent them, then `completed` (best effort: they can resubscribe).
+  await announceCompleted(deps, taskId).catch((err: Error) => console.error(JSON.stringify({ level: 'WARN', message: 'announcing completed to viewers failed', task_id: taskId, error: err.message })));
 }
 
 /**

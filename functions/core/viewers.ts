@@ -258,6 +258,18 @@ export function parseSubscribe(body: unknown): SubscribeInput | string {
   return { task_id: id, after_line: after };
 }
 
+/**
+ * How many of `ids` are open. Over `limit` only, each is checked with the management API:
+ * $disconnect is best effort (and a stopped embedded default never sends it), so a connection
+ * whose record outlived it must not count; its records are removed.
+ */
+async function countOpen(deps: Pick<Deps, 'store'>, api: ConnectionsApi, ids: string[], self: string, limit: number): Promise<number> {
+  if (ids.length <= limit) return ids.length;
+  const open = await Promise.all(ids.map((id) => (id === self ? true : api.exists(id))));
+  await Promise.all(ids.filter((_, i) => !open[i]).map((id) => disconnect(deps, id)));
+  return open.filter(Boolean).length;
+}
+
 /** How many times subscribe takes a subscription back to replay lines stored during its hand-over. */
 const MAX_HANDOVERS = 20;
 
@@ -283,12 +295,16 @@ export async function subscribe(deps: Pick<Deps, 'store' | 'connections'>, conne
   const ws = task ? await store.getWorkspace(task.workspace_id) : null;
   if (!task || !ws || !canAccessWorkspace(conn, ws)) return void (await reject('not_found', `task ${input.task_id} not found`));
 
-  const [userConnections, taskViewers] = await Promise.all([store.countViewerConnections(conn.user_id), store.listSubscriptions(task.task_id)]);
+  const mine = (await store.listViewerConnections(conn.user_id)).map((c) => c.connection_id);
+  if (!mine.includes(connectionId)) mine.push(connectionId);
+  const userConnections = await countOpen(deps, api, mine, connectionId, limits.perUser);
   if (userConnections > limits.perUser) {
     return refuse('too_many_connections', `user ${conn.username} has ${userConnections} live-log connections open; the limit is ${limits.perUser} (VIEWER_LIMIT_PER_USER)`, CLOSE_REASONS.perUser);
   }
-  if (taskViewers.filter((s) => s.connection_id !== connectionId).length >= limits.perTask) {
-    return refuse('too_many_viewers', `task ${task.task_id} has ${limits.perTask} viewers; the limit is ${limits.perTask} (VIEWER_LIMIT_PER_TASK)`, CLOSE_REASONS.perTask);
+  const others = (await store.listSubscriptions(task.task_id)).map((s) => s.connection_id).filter((id) => id !== connectionId);
+  const viewers = await countOpen(deps, api, others, connectionId, limits.perTask - 1);
+  if (viewers >= limits.perTask) {
+    return refuse('too_many_viewers', `task ${task.task_id} already has ${viewers} viewers; the limit is ${limits.perTask} (VIEWER_LIMIT_PER_TASK)`, CLOSE_REASONS.perTask);
   }
   if (conn.task_id !== undefined && conn.task_id !== task.task_id) await store.deleteSubscription(conn.task_id, connectionId);
 

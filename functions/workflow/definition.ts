@@ -100,7 +100,8 @@ function lambdaStep(arn: string, next: string, parameters: State, resultPath: st
 }
 
 /**
- * A run-task stage (SPEC §5): Prepare creates a pending result per enabled run task; a Map calls
+ * A run-task stage (SPEC §5): Prepare creates a pending result per enabled run task (with none,
+ * the run goes straight on); a Map calls
  * each endpoint in parallel and waits on its task token (heartbeat = the run task's timeout_seconds,
  * 3600 s in all); results that time out or cannot be dispatched are marked; Decide applies the
  * enforcement levels and leaves `$.stage_result.passed` for the next Choice.
@@ -120,7 +121,8 @@ function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string
       Type: 'Task',
       Resource: refs.prepareStageFunctionArn,
       Parameters: { ...taskId, stage },
-      ResultPath: '$.stage_prep',
+      // {count, results, passed}: a stage without run tasks goes straight on (or stops on a cancel).
+      ResultPath: '$.stage_result',
       TimeoutSeconds: TIMEOUTS.lambdaSeconds,
       Retry: lambdaRetry,
       Catch: catchAll,
@@ -128,12 +130,12 @@ function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string
     },
     [`${name}HasTasks`]: {
       Type: 'Choice',
-      Choices: [{ Variable: '$.stage_prep.count', NumericGreaterThan: 0, Next: `${name}Tasks` }],
-      Default: `${name}Decide`,
+      Choices: [{ Variable: '$.stage_result.count', NumericGreaterThan: 0, Next: `${name}Tasks` }],
+      Default: next,
     },
     [`${name}Tasks`]: {
       Type: 'Map',
-      ItemsPath: '$.stage_prep.results',
+      ItemsPath: '$.stage_result.results',
       ItemSelector: {
         'task_id.$': '$.task_id',
         'result_id.$': '$$.Map.Item.Value.result_id',

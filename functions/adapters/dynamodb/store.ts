@@ -613,17 +613,9 @@ export class DynamoStore implements Store {
     return withoutTtl(strip<ViewerConnection & { ttl?: number }>(r.Attributes));
   }
 
-  async countViewerConnections(userId: string): Promise<number> {
-    let count = 0;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const r = await this.db.send(
-        new QueryCommand({ TableName: this.table, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': `VIEWER#${userId}` }, Select: 'COUNT', ExclusiveStartKey }),
-      );
-      count += r.Count ?? 0;
-      ExclusiveStartKey = r.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return count;
+  async listViewerConnections(userId: string): Promise<ViewerConnection[]> {
+    const items = await this.queryAll<ViewerConnection & { ttl?: number }>({ IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': `VIEWER#${userId}` } });
+    return items.map((i) => withoutTtl(i)!);
   }
 
   async putSubscription(sub: Subscription): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ConnectionsApi, PostResult } from '../../core/ports.js';
 
 export interface ManagementApiOptions {
@@ -48,6 +48,16 @@ export class ManagementApiConnections implements ConnectionsApi {
       if (name === 'GoneException' || statusOf(err) === 410) return 'gone';
       if (name === 'LimitExceededException' || statusOf(err) === 429) return 'throttled';
       return 'failed';
+    }
+  }
+
+  async exists(connectionId: string): Promise<boolean> {
+    try {
+      await this.client.send(new GetConnectionCommand({ ConnectionId: connectionId }));
+      return true;
+    } catch (err) {
+      if ((err as Error).name === 'GoneException' || statusOf(err) === 410) return false;
+      throw err;
     }
   }
 

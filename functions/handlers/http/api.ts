@@ -8,6 +8,7 @@ import type { Route } from '@middy/http-router';
 import { errorResult, type Event, type Result } from './http.js';
 import * as audit from './routes/audit-events.js';
 import * as runTasks from './routes/run-tasks.js';
+import * as streams from './routes/streams.js';
 import * as system from './routes/system.js';
 import * as tasks from './routes/tasks.js';
 import * as workspaces from './routes/workspaces.js';
@@ -19,6 +20,7 @@ const TASK = `${V1}/tasks/{task_id}`;
 export const routes: Route<Event, Result>[] = [
   { method: 'GET', path: `${V1}/health`, handler: system.health },
   { method: 'GET', path: `${V1}/meta`, handler: system.meta },
+  { method: 'GET', path: `${V1}/terraform/streams/stats`, handler: streams.stats },
   { method: 'GET', path: `${V1}/me`, handler: system.me },
   { method: 'POST', path: `${V1}/users`, handler: system.createUser },
   { method: 'GET', path: `${V1}/users`, handler: system.listUsers },
