@@ -46,6 +46,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     maxConfigBytes: Number(env.MAX_CONFIG_BYTES ?? 10 * 1024 * 1024),
     maxJsonBytes: Number(env.MAX_JSON_BYTES ?? 6 * 1024 * 1024),
     version: VERSION,
+    maxConcurrentRuns: env.MAX_CONCURRENT_RUNS ? Math.max(1, Number(env.MAX_CONCURRENT_RUNS)) : null,
     runTasks: {
       minTimeoutSeconds: Number(env.RUN_TASK_MIN_TIMEOUT_SECONDS ?? 60),
       attemptTimeoutMs: Number(env.RUN_TASK_ATTEMPT_TIMEOUT_MS ?? 10_000),

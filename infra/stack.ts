@@ -8,6 +8,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { Api } from './constructs/api.js';
 import { Data } from './constructs/data.js';
+import { LogStreaming } from './constructs/log-streaming.js';
 import { Runner } from './constructs/runner.js';
 import { RunStateMachineIdentity, Workflow } from './constructs/workflow.js';
 
@@ -21,6 +22,7 @@ export class RunwayStack extends Stack {
   readonly runner: Runner;
   readonly api: Api;
   readonly workflow: Workflow;
+  readonly logStreaming: LogStreaming;
 
   constructor(scope: Construct, id: string, props: RunwayStackProps = {}) {
     super(scope, id, { description: 'Runway: runs Terraform for teams', ...props });
@@ -43,7 +45,8 @@ export class RunwayStack extends Stack {
       natGateways: props.natGateways,
     });
 
-    const lambdaEnvironment = { ...shared, RUNNER_CLUSTER_ARN: this.runner.cluster.clusterArn };
+    // Metrics leave the Lambdas as CloudWatch EMF log lines (Powertools): no extra permission.
+    const lambdaEnvironment = { ...shared, RUNNER_CLUSTER_ARN: this.runner.cluster.clusterArn, POWERTOOLS_METRICS_NAMESPACE: 'Runway' };
 
     this.api = new Api(this, 'Api', {
       data: this.data,
@@ -58,9 +61,19 @@ export class RunwayStack extends Stack {
       environment: { ...lambdaEnvironment, PUBLIC_URL: this.api.url },
     });
 
+    // Live logs: the WebSocket API; tells the runner, Finalize and the API where it is.
+    this.logStreaming = new LogStreaming(this, 'LogStreaming', {
+      data: this.data,
+      environment: lambdaEnvironment,
+      api: this.api,
+      runner: this.runner,
+      workflow: this.workflow,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
     new CfnOutput(this, 'TableName', { value: this.data.table.tableName });
     new CfnOutput(this, 'BlobBucketName', { value: this.data.blobs.bucketName });
+    new CfnOutput(this, 'WebSocketUrl', { value: this.logStreaming.url, description: 'Live logs: wss://…?token=<bearer token>' });
   }
 }

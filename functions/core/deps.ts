@@ -10,6 +10,8 @@ export interface Settings {
   /** JSON bodies larger than this are refused (413) */
   maxJsonBytes: number;
   version: string;
+  /** runs executing at once across workspaces (seed 004's max_workers); null: no limit */
+  maxConcurrentRuns: number | null;
   runTasks: {
     /** lower bound of timeout_seconds (60 by default; tests lower it) */
     minTimeoutSeconds: number;

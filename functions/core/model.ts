@@ -50,6 +50,7 @@ const workspaceFields = {
   working_directory: workingDirectory,
   apply_requires_admin: z.boolean(),
   team_id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/).nullable(),
+  require_ticket_for_apply: z.boolean(),
 };
 export const createWorkspaceInput = z.strictObject({
   name: workspaceFields.name,
@@ -60,6 +61,7 @@ export const createWorkspaceInput = z.strictObject({
   working_directory: workspaceFields.working_directory.optional(),
   apply_requires_admin: workspaceFields.apply_requires_admin.optional(),
   team_id: workspaceFields.team_id.optional(),
+  require_ticket_for_apply: workspaceFields.require_ticket_for_apply.optional(),
 });
 export type CreateWorkspaceInput = z.infer<typeof createWorkspaceInput>;
 export const updateWorkspaceInput = z.strictObject(workspaceFields).partial();
@@ -75,12 +77,18 @@ export const putVariableInput = z.strictObject({
 });
 export type PutVariableInput = z.infer<typeof putVariableInput>;
 
+/** A change ticket: an id (e.g. CHG-1234) or a URL — seed 003's "person's promise". */
+const ticket = z.string().trim().min(1).max(500);
+
 export const createTaskInput = z.strictObject({
   task_type: z.enum(TASK_TYPES),
+  ticket: ticket.optional(),
   description: z.string().max(2000).optional(),
   configuration_version_id: z.string().regex(/^cv-[a-z0-9]+$/, 'must be a configuration version id (cv-…)').optional(),
 });
 export type CreateTaskInput = z.infer<typeof createTaskInput>;
+
+export const confirmTaskInput = z.strictObject({ ticket: ticket.optional(), comment: z.string().max(2000).optional() });
 
 export const configurationFilesInput = z.strictObject({
   files: z.record(z.string().min(1).max(1024), z.string()).refine((f) => Object.keys(f).length > 0, 'must name at least one file'),
@@ -106,6 +114,8 @@ export interface Workspace {
   working_directory: string;
   apply_requires_admin: boolean;
   team_id: string | null;
+  /** absent on workspaces stored before tickets existed: false */
+  require_ticket_for_apply?: boolean;
   created_by: string;
   created_at: string;
   updated_at: string;
@@ -160,6 +170,11 @@ export interface Task {
   status: TaskStatus;
   stage: Stage | null;
   description: string;
+  /** change ticket (id or URL) the run was made for */
+  ticket?: string | null;
+  /** who confirmed the apply, and when */
+  confirmed_by?: string | null;
+  confirmed_at?: string | null;
   configuration_version_id: string;
   created_by: string;
   created_at: string;

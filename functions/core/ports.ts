@@ -48,7 +48,13 @@ export interface Store {
 
   // workspace lock (one run at a time)
   acquireLock(workspaceId: string, taskId: number): Promise<boolean>;
-  releaseLock(workspaceId: string, taskId: number): Promise<void>;
+  /** true when this call released the holder's lock (false: not held by that run) */
+  releaseLock(workspaceId: string, taskId: number): Promise<boolean>;
+  /** MAX_CONCURRENT_RUNS (seed 004's max_workers): a counted slot, taken while below `max` */
+  acquireRunSlot(max: number): Promise<boolean>;
+  releaseRunSlot(): Promise<void>;
+  /** sets the count (the embedded default at start, after ending runs in flight) */
+  resetRunSlots(active: number): Promise<void>;
   getLockHolder(workspaceId: string): Promise<number | null>;
 
   // logs: chunks of consecutive messages

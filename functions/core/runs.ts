@@ -5,7 +5,7 @@
 import type { Deps } from './deps.js';
 import { LogWriter } from './logs.js';
 import { isFinal, type Task, type TaskStatus } from './model.js';
-import { endTask, scheduleWorkspace } from './tasks.js';
+import { endTask, releaseRun, scheduleAfter, scheduleWorkspace } from './tasks.js';
 import { announceCompleted } from './viewers.js';
 
 async function mustGetTask(deps: Deps, taskId: number): Promise<Task> {
@@ -95,8 +95,8 @@ export async function finalize(deps: Deps, taskId: number, error?: WorkflowError
     }
     await endTask(deps, task, status, message);
   }
-  await deps.store.releaseLock(task.workspace_id, task.task_id);
-  await scheduleWorkspace(deps, task.workspace_id);
+  await releaseRun(deps, task.workspace_id, task.task_id);
+  await scheduleAfter(deps, task.workspace_id);
   // Live viewers: the lines no runner sent them, then `completed` (best effort: they can resubscribe).
   await announceCompleted(deps, taskId).catch((err: Error) => console.error(JSON.stringify({ level: 'WARN', message: 'announcing completed to viewers failed', task_id: taskId, error: err.message })));
 }
@@ -122,7 +122,10 @@ export async function recoverInterrupted(deps: Deps): Promise<number[]> {
       workspaces.add(task.workspace_id);
     }
   }
-  for (const ws of await deps.store.listWorkspaces()) workspaces.add(ws.workspace_id);
-  for (const ws of workspaces) await scheduleWorkspace(deps, ws);
+  // Nothing runs any more: every run slot is free.
+  if (deps.settings.maxConcurrentRuns !== null) await deps.store.resetRunSlots(0);
+  const pending = (await deps.store.listTasksByStatus('pending')).sort((a, b) => a.task_id - b.task_id);
+  for (const t of pending) workspaces.add(t.workspace_id);
+  for (const ws of workspaces) if (!(await scheduleWorkspace(deps, ws))) break;
   return recovered;
 }

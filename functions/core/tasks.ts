@@ -12,6 +12,9 @@ export async function createTask(deps: Deps, p: Principal, ws: Workspace, input:
   if (input.task_type === 'plan_and_apply' && ws.execution_mode === 'plan_only') {
     throw unprocessable(`task_type: workspace ${ws.name} is plan_only; only plan runs are allowed`);
   }
+  if (input.task_type === 'plan_and_apply' && ws.auto_apply && ws.require_ticket_for_apply && !input.ticket) {
+    throw unprocessable(`ticket: workspace ${ws.name} requires a change ticket to apply, and it applies automatically`);
+  }
   let cvId = input.configuration_version_id;
   if (cvId) {
     const cv = await deps.store.getConfigurationVersion(cvId);
@@ -28,6 +31,7 @@ export async function createTask(deps: Deps, p: Principal, ws: Workspace, input:
     status: 'pending',
     stage: null,
     description: input.description ?? '',
+    ticket: input.ticket ?? null,
     configuration_version_id: cvId,
     created_by: p.username,
     created_at: new Date().toISOString(),
@@ -47,33 +51,60 @@ export async function createTask(deps: Deps, p: Principal, ws: Workspace, input:
 }
 
 /**
- * Starts the oldest pending run of the workspace when its lock is free. Safe to call from anywhere
- * at any time: the lock's conditional write lets one caller win.
+ * Starts the oldest pending run of the workspace when its lock is free (and, with
+ * MAX_CONCURRENT_RUNS, a run slot). Safe to call from anywhere at any time: the lock's and the
+ * slot's conditional writes let one caller win. Returns false when no slot was free.
  */
-export async function scheduleWorkspace(deps: Deps, workspaceId: string): Promise<void> {
+export async function scheduleWorkspace(deps: Deps, workspaceId: string): Promise<boolean> {
+  const max = deps.settings.maxConcurrentRuns;
   for (;;) {
     const holder = await deps.store.getLockHolder(workspaceId);
     if (holder !== null) {
       const t = await deps.store.getTask(holder);
-      if (t && !isFinal(t.status)) return; // busy
-      await deps.store.releaseLock(workspaceId, holder); // a lock left by a run that ended
+      if (t && !isFinal(t.status)) return true; // busy
+      await releaseRun(deps, workspaceId, holder); // a lock left by a run that ended
       continue;
     }
     const [next] = await deps.store.listPendingTasks(workspaceId);
-    if (!next) return;
-    if (!(await deps.store.acquireLock(workspaceId, next.task_id))) return; // another caller started one
+    if (!next) return true;
+    if (!(await deps.store.acquireLock(workspaceId, next.task_id))) return true; // another caller started one
+    if (max !== null && !(await deps.store.acquireRunSlot(max))) {
+      await deps.store.releaseLock(workspaceId, next.task_id); // all slots busy: it waits, pending
+      return false;
+    }
     const started = await deps.store.updateTask(next, { status: 'running', started_at: new Date().toISOString() }, ['pending']);
     if (!started) {
-      await deps.store.releaseLock(workspaceId, next.task_id); // cancelled meanwhile: try the next
+      await releaseRun(deps, workspaceId, next.task_id); // cancelled meanwhile: try the next
       continue;
     }
     try {
       await deps.workflow.startRun(started);
-      return;
+      return true;
     } catch (err) {
       await endTask(deps, started, 'errored', `could not start the run's workflow: ${(err as Error).message}`);
-      await deps.store.releaseLock(workspaceId, next.task_id);
+      await releaseRun(deps, workspaceId, next.task_id);
     }
+  }
+}
+
+/** Frees what a run held: its workspace lock and, with it, its run slot. */
+export async function releaseRun(deps: Deps, workspaceId: string, taskId: number): Promise<void> {
+  const released = await deps.store.releaseLock(workspaceId, taskId);
+  if (released && deps.settings.maxConcurrentRuns !== null) await deps.store.releaseRunSlot();
+}
+
+/**
+ * After a run ends: its workspace's queue first; with MAX_CONCURRENT_RUNS, then the other
+ * workspaces' queues, oldest run first, while slots are free.
+ */
+export async function scheduleAfter(deps: Deps, workspaceId: string): Promise<void> {
+  if (!(await scheduleWorkspace(deps, workspaceId)) || deps.settings.maxConcurrentRuns === null) return;
+  const pending = (await deps.store.listTasksByStatus('pending')).sort((a, b) => a.task_id - b.task_id);
+  const seen = new Set<string>([workspaceId]);
+  for (const t of pending) {
+    if (seen.has(t.workspace_id)) continue;
+    seen.add(t.workspace_id);
+    if (!(await scheduleWorkspace(deps, t.workspace_id))) return;
   }
 }
 
@@ -114,11 +145,18 @@ export async function getTaskFor(deps: Deps, p: Principal, taskId: number, acces
   return { task, ws };
 }
 
-export async function confirmTask(deps: Deps, p: Principal, task: Task, ws: Workspace): Promise<Task> {
+export async function confirmTask(deps: Deps, p: Principal, task: Task, ws: Workspace, input: { ticket?: string } = {}): Promise<Task> {
   if (ws.apply_requires_admin && p.role !== 'admin') throw forbidden(`workspace ${ws.name} requires an admin to confirm applies`);
   if (task.status !== 'apply_pending' || !task.confirmation_token) throw conflict(`task ${task.task_id} is ${task.status}; only apply_pending runs can be confirmed`);
+  const ticket = input.ticket ?? task.ticket ?? null;
+  if (ws.require_ticket_for_apply && !ticket) throw unprocessable(`ticket: workspace ${ws.name} requires a change ticket to apply; confirm with {"ticket": "…"}`);
   // The conditional write makes one of two concurrent confirmations win.
-  const updated = await deps.store.updateTask(task, { status: 'running', stage: null, stage_timings: timingsWithCurrentStage(task) }, ['apply_pending'], ['confirmation_token', 'stage_started_at']);
+  const updated = await deps.store.updateTask(
+    task,
+    { status: 'running', stage: null, stage_timings: timingsWithCurrentStage(task), ticket, confirmed_by: p.username, confirmed_at: new Date().toISOString() },
+    ['apply_pending'],
+    ['confirmation_token', 'stage_started_at'],
+  );
   if (!updated) throw conflict(`task ${task.task_id} is no longer apply_pending`);
   await deps.workflow.sendTaskSuccess(task.confirmation_token, { decision: 'confirm', by: p.username });
   return updated;
@@ -163,6 +201,9 @@ export function taskView(t: Task) {
     status: t.status,
     stage: t.stage,
     description: t.description,
+    ticket: t.ticket ?? null,
+    confirmed_by: t.confirmed_by ?? null,
+    confirmed_at: t.confirmed_at ?? null,
     configuration_version_id: t.configuration_version_id,
     created_by: t.created_by,
     created_at: t.created_at,
@@ -184,6 +225,7 @@ export function taskListItem(t: Task) {
     task_type: t.task_type,
     status: t.status,
     description: t.description,
+    ticket: t.ticket ?? null,
     created_at: t.created_at,
     completed_at: t.completed_at,
     duration: t.duration,

@@ -31,6 +31,7 @@ export async function createWorkspace(deps: Deps, p: Principal, input: CreateWor
     working_directory: input.working_directory ?? '',
     apply_requires_admin: input.apply_requires_admin ?? false,
     team_id: input.team_id ?? null,
+    require_ticket_for_apply: input.require_ticket_for_apply ?? false,
     created_by: p.username,
     created_at: now,
     updated_at: now,
@@ -52,8 +53,8 @@ export async function listWorkspaces(deps: Deps, p: Principal): Promise<Workspac
 
 export async function updateWorkspace(deps: Deps, p: Principal, ws: Workspace, input: UpdateWorkspaceInput): Promise<Workspace> {
   checkTeam(p, input.team_id);
-  if (input.apply_requires_admin !== undefined && input.apply_requires_admin !== ws.apply_requires_admin && p.role !== 'admin') {
-    throw forbidden('only an admin may change apply_requires_admin');
+  for (const guard of ['apply_requires_admin', 'require_ticket_for_apply'] as const) {
+    if (input[guard] !== undefined && input[guard] !== (ws[guard] ?? false) && p.role !== 'admin') throw forbidden(`only an admin may change ${guard}`);
   }
   const next: Workspace = { ...ws, ...input, updated_at: new Date().toISOString() } as Workspace;
   await deps.store.updateWorkspace(next, ws.name);
@@ -68,7 +69,7 @@ export async function deleteWorkspace(deps: Deps, ws: Workspace): Promise<void> 
 }
 
 export function workspaceView(ws: Workspace) {
-  return { ...ws };
+  return { ...ws, require_ticket_for_apply: ws.require_ticket_for_apply ?? false };
 }
 
 // ---------- variables ----------

@@ -155,6 +155,7 @@ function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string
             },
             HeartbeatSecondsPath: '$.heartbeat_seconds',
             TimeoutSeconds: TIMEOUTS.runTaskResultSeconds,
+            Retry: lambdaRetry,
             ResultPath: null,
             Catch: [
               { ErrorEquals: ['States.Timeout', 'States.HeartbeatTimeout'], ResultPath: '$.error', Next: `${name}MarkTimeout` },

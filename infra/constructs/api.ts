@@ -88,7 +88,8 @@ export class Api extends Construct {
 
     const runs = RunStateMachineIdentity.import(this, 'RunStateMachineRef');
     runs.grantStartExecution(this.handler);
-    // Confirm/discard an apply and run-task callbacks (SendTaskHeartbeat on `running`).
+    // Confirm/discard an apply, and run-task callbacks (PATCH …/run-task-results/{id}/callback):
+    // SendTaskSuccess on a final status, SendTaskHeartbeat on `running`.
     runs.grantTaskResponse(this.handler);
     // Cancel: look at and stop the run's execution.
     runs.grantExecution(this.handler, 'states:DescribeExecution', 'states:StopExecution');

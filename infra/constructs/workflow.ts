@@ -1,7 +1,12 @@
 /**
- * The run workflow: the five Lambdas Step Functions invokes and the Standard state machine built
- * from the one definition in functions/workflow/definition.ts (the embedded default executes the
- * same definition in-process).
+ * The run workflow: the Lambdas Step Functions invokes and the Standard state machine built from
+ * the one definition in functions/workflow/definition.ts (the embedded default executes the same
+ * definition in-process).
+ *
+ * A run-task stage is four of them: PrepareStage creates the stage's pending results, a Map runs
+ * Dispatch once per run task (`lambda:invoke.waitForTaskToken`: it POSTs to the run task's
+ * endpoint and the callback route, in the API Lambda, answers the token), MarkResult records a
+ * wait that timed out or failed, DecideStage applies the enforcement levels.
  *
  * The state machine has an explicit name so that its ARN is known before it exists: the API and
  * finalize Lambdas need STATE_MACHINE_ARN while the state machine needs the workflow Lambdas'
@@ -56,17 +61,19 @@ export interface WorkflowProps {
   readonly environment: Record<string, string>;
 }
 
-/** A step Lambda answers well inside the state's TimeoutSeconds. */
-const stepTimeout = Duration.seconds(TIMEOUTS.lambdaSeconds - 10);
 /**
- * Lambda's maximum. The definition gives the run-task stage up to TIMEOUTS.runTaskStageSeconds,
- * but a Lambda invocation cannot outlive 900 s.
+ * A step Lambda answers well inside the state's TimeoutSeconds. Dispatch too: its POST (3 attempts
+ * of at most 10 s, with back-off) ends in well under a minute; the wait for the run task's callback
+ * (TIMEOUTS.runTaskResultSeconds) is Step Functions' own and holds no Lambda.
  */
-const runTaskStageTimeout = Duration.seconds(Math.min(TIMEOUTS.runTaskStageSeconds, 900));
+const stepTimeout = Duration.seconds(TIMEOUTS.lambdaSeconds - 10);
 
 export class Workflow extends Construct {
   readonly begin: RunwayFunction;
-  readonly runTaskStage: RunwayFunction;
+  readonly prepareStage: RunwayFunction;
+  readonly dispatch: RunwayFunction;
+  readonly markResult: RunwayFunction;
+  readonly decideStage: RunwayFunction;
   readonly afterPhase: RunwayFunction;
   readonly awaitConfirmation: RunwayFunction;
   readonly finalize: RunwayFunction;
@@ -78,15 +85,31 @@ export class Workflow extends Construct {
     const stack = Stack.of(this);
     const { data, runner, environment } = props;
 
-    const step = (stepId: string, entry: string, description: string, timeout = stepTimeout): RunwayFunction =>
-      new RunwayFunction(this, stepId, { entry, description, environment, timeout });
+    const step = (stepId: string, entry: string, description: string): RunwayFunction =>
+      new RunwayFunction(this, stepId, { entry, description, environment, timeout: stepTimeout });
 
     this.begin = step('Begin', 'functions/handlers/workflow/begin.ts', 'Runway workflow: start a run (status, stage)');
-    this.runTaskStage = step(
-      'RunTaskStage',
-      'functions/handlers/workflow/run-task-stage.ts',
-      'Runway workflow: call a stage\'s run tasks and decide the stage',
-      runTaskStageTimeout,
+    this.prepareStage = step(
+      'PrepareStage',
+      'functions/handlers/workflow/prepare-stage.ts',
+      'Runway workflow: create a run-task stage\'s pending results',
+    );
+    // Not in a VPC: Lambda's own internet egress reaches run-task endpoints, and nothing private of
+    // Runway's is reachable from it (the SSRF guard refuses private and metadata addresses too).
+    this.dispatch = step(
+      'Dispatch',
+      'functions/handlers/workflow/dispatch.ts',
+      'Runway workflow: POST one run task\'s payload and keep the task token waiting for its callback',
+    );
+    this.markResult = step(
+      'MarkResult',
+      'functions/handlers/workflow/mark-result.ts',
+      'Runway workflow: record a run-task result that timed out or could not be dispatched',
+    );
+    this.decideStage = step(
+      'DecideStage',
+      'functions/handlers/workflow/decide-stage.ts',
+      'Runway workflow: apply enforcement levels to a run-task stage\'s results',
     );
     this.afterPhase = step('AfterPhase', 'functions/handlers/workflow/after-phase.ts', 'Runway workflow: record a runner phase\'s outcome');
     this.awaitConfirmation = step(
@@ -98,12 +121,19 @@ export class Workflow extends Construct {
     const steps = this.functions;
 
     for (const fn of steps) data.grantRuntimeAccess(fn.role, 'encrypt-decrypt');
+    const runs = RunStateMachineIdentity.import(this, 'RunStateMachineRef');
     // Finalize starts the next queued run of the workspace.
-    RunStateMachineIdentity.import(this, 'RunStateMachineRef').grantStartExecution(this.finalize);
+    runs.grantStartExecution(this.finalize);
+    // Dispatch answers its own token (SendTaskSuccess when the result is already final or the POST
+    // failed for good, SendTaskHeartbeat after a POST the endpoint accepted).
+    runs.grantTaskResponse(this.dispatch);
 
     const definition = buildRunDefinition({
       beginFunctionArn: this.begin.function.functionArn,
-      runTaskStageFunctionArn: this.runTaskStage.function.functionArn,
+      prepareStageFunctionArn: this.prepareStage.function.functionArn,
+      dispatchFunctionArn: this.dispatch.function.functionArn,
+      markResultFunctionArn: this.markResult.function.functionArn,
+      decideStageFunctionArn: this.decideStage.function.functionArn,
       afterPhaseFunctionArn: this.afterPhase.function.functionArn,
       awaitConfirmationFunctionArn: this.awaitConfirmation.function.functionArn,
       finalizeFunctionArn: this.finalize.function.functionArn,
@@ -137,7 +167,7 @@ export class Workflow extends Construct {
       acknowledgeWildcardResource(
         role,
         `${fn.function.functionArn}:*`,
-        'Lambda.grantInvoke also covers the function\'s versions and aliases (<arn>:*); only the five workflow functions are named.',
+        'Lambda.grantInvoke also covers the function\'s versions and aliases (<arn>:*); only the workflow\'s own step functions are named.',
       );
     }
     // ecs:RunTask on the task definition and iam:PassRole on its task and execution roles.
@@ -169,6 +199,15 @@ export class Workflow extends Construct {
   }
 
   get functions(): RunwayFunction[] {
-    return [this.begin, this.runTaskStage, this.afterPhase, this.awaitConfirmation, this.finalize];
+    return [
+      this.begin,
+      this.prepareStage,
+      this.dispatch,
+      this.markResult,
+      this.decideStage,
+      this.afterPhase,
+      this.awaitConfirmation,
+      this.finalize,
+    ];
   }
 }

@@ -11,7 +11,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { buildRunDefinition, STATE } from '../../functions/workflow/definition.js';
+import { buildRunDefinition, STATE, TIMEOUTS } from '../../functions/workflow/definition.js';
 import { RUNNER_CONTAINER_NAME } from '../../infra/constructs/runner.js';
 import { RunwayStack } from '../../infra/stack.js';
 
@@ -207,8 +207,13 @@ describe('workflow', () => {
     expect(destination).toEqual({ 'Fn::GetAtt': [logicalId(stack.workflow.logGroup), 'Arn'] });
   });
 
+  /** The states a run-task stage adds next to its entry state (`PrePlan`, …): see runTaskStageStates. */
+  const stages = [STATE.prePlan, STATE.postPlan, STATE.preApply, STATE.postApply];
+  const stageStates = (name: string) => [name, `${name}HasTasks`, `${name}Tasks`, `${name}Decide`];
+
   test('its states are those of buildRunDefinition', () => {
-    expect(Object.keys(definition.States).sort()).toEqual(Object.values(STATE).sort());
+    const expectedNames = new Set([...Object.values(STATE), ...stages.flatMap(stageStates)]);
+    expect(Object.keys(definition.States).sort()).toEqual([...expectedNames].sort());
     expect(definition.StartAt).toBe(STATE.begin);
     const confirm = definition.States[STATE.awaitConfirmation];
     expect(confirm.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
@@ -227,7 +232,10 @@ describe('workflow', () => {
     const refs = stack.runner.refs;
     const expected = buildRunDefinition({
       beginFunctionArn: rendered(stack.workflow.begin.function.functionArn),
-      runTaskStageFunctionArn: rendered(stack.workflow.runTaskStage.function.functionArn),
+      prepareStageFunctionArn: rendered(stack.workflow.prepareStage.function.functionArn),
+      dispatchFunctionArn: rendered(stack.workflow.dispatch.function.functionArn),
+      markResultFunctionArn: rendered(stack.workflow.markResult.function.functionArn),
+      decideStageFunctionArn: rendered(stack.workflow.decideStage.function.functionArn),
       afterPhaseFunctionArn: rendered(stack.workflow.afterPhase.function.functionArn),
       awaitConfirmationFunctionArn: rendered(stack.workflow.awaitConfirmation.function.functionArn),
       finalizeFunctionArn: rendered(stack.workflow.finalize.function.functionArn),
@@ -244,7 +252,42 @@ describe('workflow', () => {
     expect(new Set(refs.subnets.map(rendered)).size).toBe(2);
   });
 
-  test('the state machine role may invoke the five step functions, run the task and watch it', () => {
+  test.each(stages)('stage %s: Prepare, then a Map of Dispatch tasks waiting on their token, then Decide', (name) => {
+    const arn = (fn: { function: { functionArn: string } }) => rendered(fn.function.functionArn);
+    const prepare = definition.States[name];
+    expect(prepare).toMatchObject({ Type: 'Task', Resource: arn(stack.workflow.prepareStage), Next: `${name}HasTasks` });
+    const hasTasks = definition.States[`${name}HasTasks`];
+    expect(hasTasks.Type).toBe('Choice');
+    expect(hasTasks.Choices.map((c: Json) => c.Next)).toContain(`${name}Tasks`);
+
+    const map = definition.States[`${name}Tasks`];
+    expect(map).toMatchObject({ Type: 'Map', Next: `${name}Decide` });
+    expect(map.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: STATE.finalize })]);
+    const inner = map.ItemProcessor;
+    expect(inner.StartAt).toBe(`${name}Dispatch`);
+    const dispatch = inner.States[`${name}Dispatch`];
+    expect(dispatch.Type).toBe('Task');
+    expect(dispatch.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(dispatch.Parameters.FunctionName).toBe(arn(stack.workflow.dispatch));
+    expect(dispatch.Parameters.Payload['token.$']).toBe('$$.Task.Token');
+    // No progress for the run task's own timeout_seconds ends the wait; so does an hour in all.
+    expect(dispatch.HeartbeatSecondsPath).toBe('$.heartbeat_seconds');
+    expect(map.ItemSelector['heartbeat_seconds.$']).toBe('$$.Map.Item.Value.timeout_seconds');
+    expect(dispatch.TimeoutSeconds).toBe(3600);
+    expect(dispatch.TimeoutSeconds).toBe(TIMEOUTS.runTaskResultSeconds);
+    const [onTimeout, onError] = dispatch.Catch as Json[];
+    expect(onTimeout.ErrorEquals).toEqual(expect.arrayContaining(['States.Timeout', 'States.HeartbeatTimeout']));
+    expect(onError.ErrorEquals).toEqual(['States.ALL']);
+    for (const [catcher, status] of [[onTimeout, 'timeout'], [onError, 'error']] as const) {
+      const mark = inner.States[catcher.Next];
+      expect(mark).toMatchObject({ Type: 'Task', Resource: arn(stack.workflow.markResult), End: true });
+      expect(mark.Parameters.status).toBe(status);
+    }
+
+    expect(definition.States[`${name}Decide`]).toMatchObject({ Type: 'Task', Resource: arn(stack.workflow.decideStage) });
+  });
+
+  test('the state machine role may invoke the workflow step functions, run the task and watch it', () => {
     const role = statementsOfRole(logicalId(stack.workflow.stateMachine.role));
     for (const fn of stack.workflow.functions) {
       expect(allows(role, 'lambda:InvokeFunction', rendered(fn.function.functionArn))).toBe(true);
@@ -276,8 +319,9 @@ describe('workflow', () => {
 describe('Lambdas', () => {
   const functions = () => [stack.api.handler, ...stack.workflow.functions];
 
-  test('six functions: nodejs22.x on arm64, ESM bundles, their own log groups with retention', () => {
-    expect(functions()).toHaveLength(6);
+  test('nine functions: nodejs22.x on arm64, ESM bundles, their own log groups with retention', () => {
+    expect(functions()).toHaveLength(9);
+    expect(new Set(functions().map((fn) => logicalId(fn.function))).size).toBe(9);
     for (const fn of functions()) {
       const p = resource(fn.function).Properties;
       expect(p.Runtime).toBe('nodejs22.x');
@@ -304,7 +348,11 @@ describe('Lambdas', () => {
     for (const fn of functions()) {
       const env = resource(fn.function).Properties.Environment.Variables as Json;
       const renderedEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, render(v)]));
-      expect(renderedEnv).toMatchObject({ ...common, PUBLIC_URL: publicUrl });
+      expect(renderedEnv).toMatchObject({ ...common, PUBLIC_URL: publicUrl, POWERTOOLS_METRICS_NAMESPACE: 'Runway' });
+      // Defaults on AWS: 60 s minimum run-task timeout; run tasks never reach private or loopback addresses.
+      for (const unset of ['RUN_TASK_MIN_TIMEOUT_SECONDS', 'ALLOW_PRIVATE_RUN_TASKS', 'ALLOW_LOOPBACK_RUN_TASKS']) {
+        expect(Object.keys(renderedEnv)).not.toContain(unset);
+      }
     }
     const [container] = resource(stack.runner.taskDefinition).Properties.ContainerDefinitions as Json[];
     const containerEnv = Object.fromEntries((container.Environment as Json[]).map((e) => [e.Name, render(e.Value)]));
@@ -325,20 +373,40 @@ describe('Lambdas', () => {
     expect(stop?.Condition?.ArnEquals?.['ecs:cluster']).toEqual({ 'Fn::GetAtt': [logicalId(stack.runner.cluster), 'Arn'] });
   });
 
-  test('workflow roles: data for all, StartExecution for finalize only', () => {
+  test('workflow roles: data for all, StartExecution for finalize only, task responses for dispatch only', () => {
     for (const fn of stack.workflow.functions) {
       const role = statementsOfRole(logicalId(fn.role));
       expect(allows(role, 'dynamodb:UpdateItem', rendered(stack.data.table.tableArn))).toBe(true);
       expect(allows(role, 'kms:Decrypt', rendered(stack.data.key.keyArn))).toBe(true);
       expect(allows(role, 'states:StartExecution')).toBe(fn === stack.workflow.finalize);
+      expect(allows(role, 'states:SendTaskSuccess')).toBe(fn === stack.workflow.dispatch);
     }
     expect(allows(statementsOfRole(logicalId(stack.workflow.finalize.role)), 'states:StartExecution', stateMachineArn())).toBe(true);
+  });
+
+  test('dispatch and API roles answer task tokens of the run state machine only', () => {
+    for (const fn of [stack.workflow.dispatch, stack.api.handler]) {
+      const role = statementsOfRole(logicalId(fn.role));
+      for (const action of ['states:SendTaskSuccess', 'states:SendTaskHeartbeat']) {
+        const granting = role.filter((s) => s.Effect === 'Allow' && s.Action.includes(action));
+        expect({ fn: fn.node.path, action, resources: granting.map((s) => s.Resource) }).toEqual({ fn: fn.node.path, action, resources: [[stateMachineArn()]] });
+      }
+    }
+    // No other principal of the stack may answer a task token.
+    const answering = new Set(statements().filter((s) => s.Action.includes('states:SendTaskSuccess')).map((s) => s.policy));
+    const policiesOf = (fn: { role: IConstruct }) =>
+      Object.entries(resources)
+        .filter(([, r]) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as Json[]).some((x) => x.Ref === logicalId(fn.role)))
+        .map(([id]) => id);
+    expect([...answering].sort()).toEqual([...policiesOf(stack.workflow.dispatch), ...policiesOf(stack.api.handler)].sort());
   });
 });
 
 describe('HTTP API', () => {
   test('$default route to the API Lambda with payload 2.0; $default stage with access logs and throttling', () => {
-    const routes = ofType('AWS::ApiGatewayV2::Route');
+    // The HTTP API's own (the live-log WebSocket API has routes and a stage too: log-streaming.test.ts).
+    const ofHttpApi = (type: string) => ofType(type).filter(([, r]) => r.Properties.ApiId?.Ref === logicalId(stack.api.httpApi));
+    const routes = ofHttpApi('AWS::ApiGatewayV2::Route');
     expect(routes.map(([, r]) => r.Properties.RouteKey)).toEqual(['$default']);
     const target = render(routes[0][1].Properties.Target);
     const [integrationId] = target.match(/[A-Za-z0-9]+(?=\}\}$)/) ?? [];
@@ -346,7 +414,7 @@ describe('HTTP API', () => {
     expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
     expect(render(integration.Properties.IntegrationUri)).toBe(rendered(stack.api.handler.function.functionArn));
 
-    const stages = ofType('AWS::ApiGatewayV2::Stage');
+    const stages = ofHttpApi('AWS::ApiGatewayV2::Stage');
     expect(stages).toHaveLength(1);
     const stage = stages[0][1].Properties;
     expect(stage.StageName).toBe('$default');

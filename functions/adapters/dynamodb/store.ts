@@ -356,14 +356,48 @@ export class DynamoStore implements Store {
     }
   }
 
-  async releaseLock(workspaceId: string, taskId: number): Promise<void> {
+  async releaseLock(workspaceId: string, taskId: number): Promise<boolean> {
     try {
       await this.db.send(
         new DeleteCommand({ TableName: this.table, Key: { pk: `WS#${workspaceId}`, sk: 'LOCK' }, ConditionExpression: 'task_id = :t', ExpressionAttributeValues: { ':t': taskId } }),
       );
+      return true;
     } catch (err) {
       if (!isConditionFailure(err)) throw err; // someone else's lock, or none: nothing to release
+      return false;
     }
+  }
+
+  async acquireRunSlot(max: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: 'SYSTEM', sk: 'RUN_SLOTS' },
+          UpdateExpression: 'ADD active :one',
+          ConditionExpression: 'attribute_not_exists(active) OR active < :max',
+          ExpressionAttributeValues: { ':one': 1, ':max': max },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async releaseRunSlot(): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({ TableName: this.table, Key: { pk: 'SYSTEM', sk: 'RUN_SLOTS' }, UpdateExpression: 'ADD active :minus', ConditionExpression: 'active > :zero', ExpressionAttributeValues: { ':minus': -1, ':zero': 0 } }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+
+  async resetRunSlots(active: number): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: 'SYSTEM', sk: 'RUN_SLOTS', active } }));
   }
 
   async getLockHolder(workspaceId: string): Promise<number | null> {

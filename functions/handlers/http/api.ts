@@ -65,6 +65,7 @@ export const routes: Route<Event, Result>[] = [
   { method: 'PATCH', path: `${V1}/run-task-results/{result_id}/callback`, handler: runTasks.callback },
   { method: 'GET', path: `${V1}/configuration-versions/{configuration_version_id}/download`, handler: runTasks.downloadConfiguration },
   { method: 'GET', path: `${V1}/system/metrics`, handler: runTasks.metrics },
+  { method: 'GET', path: `${V1}/system`, handler: system.monitor },
 
   { method: 'GET', path: `${V1}/audit-events`, handler: audit.list },
   { method: 'GET', path: `${V1}/audit-events/verify`, handler: audit.verify },

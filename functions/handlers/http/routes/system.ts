@@ -1,4 +1,5 @@
-/** Health, meta and users (SPEC §2, §9). */
+/** Health, meta, users and the system monitor (SPEC §2, §9; seed 004). */
+import { loadavg } from 'node:os';
 import { requireAdmin } from '../../../core/auth.js';
 import { conflict } from '../../../core/errors.js';
 import { newId, newToken, sha256 } from '../../../core/ids.js';
@@ -34,4 +35,34 @@ export const createUser = route(async (req) => {
 export const listUsers = route(async (req) => {
   requireAdmin(req.principal);
   return json(200, { users: await req.deps.store.listUsers() });
+});
+
+/** Seed 004's system monitor: runs, queue, live streams and viewers, the process itself. */
+export const monitor = route(async (req) => {
+  requireAdmin(req.principal);
+  const [running, applyPending, pending, subscriptions] = await Promise.all([
+    req.deps.store.listTasksByStatus('running'),
+    req.deps.store.listTasksByStatus('apply_pending'),
+    req.deps.store.listTasksByStatus('pending'),
+    req.deps.store.listAllSubscriptions(),
+  ]);
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return json(200, {
+    runs: {
+      active: running.length + applyPending.length,
+      running: running.map((t) => ({ task_id: t.task_id, workspace_id: t.workspace_id, stage: t.stage, started_at: t.started_at })),
+      apply_pending: applyPending.map((t) => ({ task_id: t.task_id, workspace_id: t.workspace_id })),
+      max_concurrent_runs: req.deps.settings.maxConcurrentRuns,
+    },
+    queue: { depth: pending.length, oldest_created_at: pending.reduce<string | null>((m, t) => (m === null || t.created_at < m ? t.created_at : m), null) },
+    streams: { active: new Set(subscriptions.map((s) => s.task_id)).size, viewers: subscriptions.length },
+    process: {
+      pid: process.pid,
+      uptime_seconds: Math.round(process.uptime()),
+      memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
+      cpu: { user_ms: Math.round(cpu.user / 1000), system_ms: Math.round(cpu.system / 1000) },
+      load_average: loadavg(),
+    },
+  });
 });

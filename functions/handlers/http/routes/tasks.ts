@@ -2,7 +2,7 @@
 import { artifactView, readArtifact, readArtifactOfKind } from '../../../core/artifacts.js';
 import { notFound } from '../../../core/errors.js';
 import { logsDownload, logsJson, logsText, type LogType } from '../../../core/logs.js';
-import { createTaskInput, TASK_STATUSES, TASK_TYPES } from '../../../core/model.js';
+import { confirmTaskInput, createTaskInput, TASK_STATUSES, TASK_TYPES } from '../../../core/model.js';
 import type { PlanJson } from '../../../core/plan.js';
 import * as tasks from '../../../core/tasks.js';
 import { binary, enumQuery, intQuery, json, route, text } from '../http.js';
@@ -28,7 +28,8 @@ export const get = route(async (req) => json(200, tasks.taskView((await taskOf(r
 
 export const confirm = route(async (req) => {
   const { task, ws } = await taskOf(req);
-  return json(200, tasks.taskView(await tasks.confirmTask(req.deps, req.principal, task, ws)));
+  const input = req.body().length ? req.json(confirmTaskInput) : {};
+  return json(200, tasks.taskView(await tasks.confirmTask(req.deps, req.principal, task, ws, input)));
 }, { audit: 'task.confirm' });
 
 export const discard = route(async (req) => {
