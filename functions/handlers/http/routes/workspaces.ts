@@ -1,4 +1,5 @@
 /** Workspaces, configuration versions, variables, state (SPEC §3, §4). */
+import { requireAdmin } from '../../../core/auth.js';
 import { badRequest, notFound, tooLarge } from '../../../core/errors.js';
 import { configurationFilesInput, createWorkspaceInput, putVariableInput, updateWorkspaceInput } from '../../../core/model.js';
 import * as workspaces from '../../../core/workspaces.js';
@@ -30,7 +31,9 @@ export const update = route(async (req) => {
 }, { audit: 'workspace.update' });
 
 export const remove = route(async (req) => {
-  await workspaces.deleteWorkspace(req.deps, await workspaceOf(req));
+  const ws = await workspaceOf(req);
+  requireAdmin(req.principal);
+  await workspaces.deleteWorkspace(req.deps, ws);
   return noContent();
 }, { audit: 'workspace.delete' });
 
