@@ -6,6 +6,8 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   setupFiles: ['<rootDir>/test/support/polyfills.ts'],
+  // terraform must be there: the suite fails, never skips, without it.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
   testTimeout: 120000,
   maxWorkers: 2,
 };

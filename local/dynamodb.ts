@@ -6,9 +6,27 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { createRequire } from 'node:module';
 import dynalite from 'dynalite';
 import { TABLE_SCHEMA } from '../functions/adapters/dynamodb/store.js';
 import { dynamoClient } from '../functions/services.js';
+
+/**
+ * dynalite 4 turns level 10 iterators into streams and, when a stream ends or is destroyed, closes
+ * the iterator with `iterator.return()` — which abstract-level iterators do not have (they have
+ * `close()`). Every Query/Scan then leaks a native iterator and the LevelDB snapshot it holds, so
+ * memory grows with every write made while iterators are open (hundreds of MB over a long log).
+ * Give the iterators the `return()` dynalite calls, on the copy of abstract-level it loads.
+ */
+function closeDynaliteIterators(): void {
+  const requireFromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
+  const abstractLevel = requireFromDynalite(requireFromDynalite.resolve('abstract-level', { paths: [requireFromDynalite.resolve('level')] })) as Record<string, { prototype: Record<string, unknown> } | undefined>;
+  for (const name of ['AbstractIterator', 'AbstractKeyIterator', 'AbstractValueIterator']) {
+    const proto = abstractLevel[name]?.prototype as { return?: unknown; close(): Promise<void> } | undefined;
+    if (proto && proto.return === undefined) proto.return = function (this: { close(): Promise<void> }) { return this.close(); };
+  }
+}
+closeDynaliteIterators();
 
 export interface EmbeddedDynamo {
   endpoint: string;

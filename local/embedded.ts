@@ -2,7 +2,7 @@
  * The embedded default: all of Runway in one process with no AWS — the same handlers, the same
  * state-machine definition, the real terraform — over an embedded DynamoDB and DATA_DIR.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -53,6 +53,8 @@ export interface Embedded {
   deps: Deps;
   /** runs that were in flight at the previous stop and were ended `errored` at this start */
   recovered: number[];
+  /** the embedded DynamoDB's endpoint (tests inspect and tamper with stored items through it) */
+  dynamoEndpoint: string;
   /** the WebSocket API (live logs) */
   sockets: LocalWebSocketGateway;
   stop(): Promise<void>;
@@ -77,6 +79,8 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   mkdirSync(dataDir, { recursive: true });
   const terraformBin = opts.terraformBin ?? env.TERRAFORM_BIN ?? 'terraform';
 
+  // Working directories of runners that were killed with the last process.
+  rmSync(join(dataDir, 'work'), { recursive: true, force: true });
   const [dynamo, bundle] = await Promise.all([startDynamo(join(dataDir, 'dynamodb'), TABLE), buildRunner()]);
   const store = new DynamoStore(createDocumentClient(dynamo.client), TABLE);
   const admin = adminTokenFor(dataDir, opts.adminToken ?? env.ADMIN_TOKEN);
@@ -89,6 +93,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     DYNAMODB_ENDPOINT: dynamo.endpoint,
     TABLE_NAME: TABLE,
     DATA_DIR: dataDir,
+    RUNWAY_WORK_DIR: join(dataDir, 'work'),
     TERRAFORM_BIN: terraformBin,
     TF_PLUGIN_CACHE_DIR: env.TF_PLUGIN_CACHE_DIR ?? '',
   };
@@ -154,6 +159,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     dataDir,
     deps,
     recovered,
+    dynamoEndpoint: dynamo.endpoint,
     sockets,
     async stop() {
       await sockets.stop();

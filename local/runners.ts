@@ -5,7 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { runnerWorkDir } from '../containers/runner/runner.js';
 import type { RunnerControl } from '../functions/core/ports.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -77,6 +79,15 @@ export class LocalRunners implements RunnerControl {
       });
       child.on('exit', (code, signal) => {
         this.children.delete(taskId);
+        // As a Fargate task's end stops all its processes: what terraform left behind in the
+        // runner's group (a provisioner's `sleep` after a cancel) does not outlive the phase.
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* the group is already empty */
+        }
+        // A killed runner could not clean up after itself.
+        if (this.env.RUNWAY_WORK_DIR) rmSync(runnerWorkDir(this.env.RUNWAY_WORK_DIR, taskId, phase), { recursive: true, force: true });
         if (code !== 0) this.log({ level: 'WARN', message: 'runner exited', task_id: taskId, phase, code, signal, stderr: tail.trim() });
         resolve({ exitCode: code });
       });

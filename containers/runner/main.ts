@@ -47,6 +47,7 @@ async function main(): Promise<number> {
       terraformBin: process.env.TERRAFORM_BIN || 'terraform',
       runnerRef: (await ecsTaskArn()) ?? `pid:${process.pid}`,
       pluginCacheDir: process.env.TF_PLUGIN_CACHE_DIR,
+      workRoot: process.env.RUNWAY_WORK_DIR || undefined,
     },
   );
   // A cancel arrives as SIGINT (embedded default) or SIGTERM (ECS StopTask): pass it on as Ctrl-C.

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,7 +15,7 @@ import type { Deps } from '../../functions/core/deps.js';
 import { sha256 } from '../../functions/core/ids.js';
 import { createMasker, LogWriter, type Phase } from '../../functions/core/logs.js';
 import type { PhaseResult, Stage, StateVersion, Task, Variable, Workspace } from '../../functions/core/model.js';
-import { hasChanges, planChanges, type PlanJson } from '../../functions/core/plan.js';
+import { hasChanges, planChanges, redactPlan, type PlanJson } from '../../functions/core/plan.js';
 import { configurationBlobKey, resolveVariables } from '../../functions/core/workspaces.js';
 
 export type RunnerDeps = Pick<Deps, 'store' | 'blobs' | 'secrets' | 'sink'>;
@@ -26,7 +26,11 @@ export interface RunnerOptions {
   runnerRef: string;
   /** shared provider cache, so init does not download the same providers again */
   pluginCacheDir?: string;
+  /** where working directories go (the OS temp dir by default) */
+  workRoot?: string;
 }
+
+export const runnerWorkDir = (root: string, taskId: number, phase: Phase) => join(root, `runway-${taskId}-${phase}`);
 
 class Cancelled extends Error {}
 
@@ -79,7 +83,11 @@ export class Runner {
     this.pendingChanges = { runner_ref: this.opts.runnerRef };
     if (task.cancel_requested) this.cancelled = true;
 
-    const dir = await mkdtemp(join(tmpdir(), `runway-${taskId}-`));
+    // A fixed place per run and phase: whoever started the runner can remove it even after a kill
+    // (it holds state, plan and the variables' values).
+    const dir = runnerWorkDir(this.opts.workRoot ?? tmpdir(), taskId, phase);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     let result: PhaseResult | null = null;
     try {
       result = await this.phase(phase, dir, vars);
@@ -129,7 +137,10 @@ export class Runner {
         readFile(join(cwd, 'tfplan')).then((planFile) => saveArtifact(this.deps, taskId, 'plan_file', planFile)),
       ]);
       const plan = JSON.parse(planJsonText) as PlanJson;
-      await saveArtifact(this.deps, taskId, 'plan_json', Buffer.from(planJsonText));
+      // Kept and served (to users and run tasks) without the workspace's sensitive values.
+      const sensitive = vars.filter((v) => v.sensitive && v.category === 'terraform');
+      const masker = createMasker(vars.filter((v) => v.sensitive).map((v) => v.value));
+      await saveArtifact(this.deps, taskId, 'plan_json', Buffer.from(JSON.stringify(redactPlan(plan, sensitive, masker))));
       this.pendingChanges.plan_changes = planChanges(plan);
       return { phase, outcome: 'success', has_changes: hasChanges(plan) };
     }
