@@ -55,9 +55,23 @@ function scrub(details: Record<string, unknown>): Record<string, unknown> {
 export class AuditLog {
   constructor(private readonly store: Store) {}
 
-  /** Appends one event; concurrent appends race on the head's conditional write and retry. */
-  async append(input: AuditInput): Promise<AuditEvent> {
+  /** Appends made by this process, one after another (see append). */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Appends one event. Appends of this process are queued, so they never race each other (100
+   * run-task callbacks at once exhausted the retries and answered 500); appends of other
+   * processes (Lambdas) race on the head's conditional write and retry after a random pause.
+   */
+  append(input: AuditInput): Promise<AuditEvent> {
+    const next = this.tail.then(() => this.appendNow(input));
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  private async appendNow(input: AuditInput): Promise<AuditEvent> {
     for (let attempt = 0; attempt < 50; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 5 * 2 ** attempt)));
       const head = await this.store.getAuditHead();
       const seq = (head?.seq ?? 0) + 1;
       const base = {

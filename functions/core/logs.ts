@@ -155,16 +155,27 @@ export class LogWriter {
   private async pump(): Promise<void> {
     // Let the producer finish its synchronous burst before the first write.
     await Promise.resolve();
-    while (this.queue.length > 0 && !this.failure) {
+    // The next batch is stored while the previous one goes to viewers: one publish in flight at a
+    // time, in order, each after its batch is stored. Viewers are best effort: the stored copy is
+    // the truth they catch up from.
+    let publishing: Promise<void> | null = null;
+    for (;;) {
+      if (this.queue.length === 0 || this.failure) {
+        if (!publishing) return;
+        // Lines that arrive meanwhile are taken by the next turn.
+        await publishing;
+        publishing = null;
+        continue;
+      }
       const chunk = this.takeChunk();
       try {
         await this.opts.store.putLogChunk(this.opts.taskId, chunk);
       } catch (err) {
         this.failure = err;
-        return;
+        continue;
       }
-      // Viewers are best effort: the stored copy is the truth they catch up from.
-      if (this.opts.sink) await this.opts.sink.publish(this.opts.taskId, chunk).catch(() => undefined);
+      if (publishing) await publishing;
+      if (this.opts.sink) publishing = this.opts.sink.publish(this.opts.taskId, chunk).catch(() => undefined);
     }
   }
 

@@ -32,12 +32,16 @@ async function mustGetTask(deps: Deps, taskId: number): Promise<Task> {
   return task;
 }
 
-/** Appends lines to the run's log (after whatever is stored) and keeps its summary current. */
-export async function appendLog(deps: Deps, task: Task, write: (log: LogWriter) => void): Promise<Task> {
-  const log = new LogWriter({ taskId: task.task_id, startAfter: await deps.store.lastLogLine(task.task_id), store: deps.store, sink: deps.sink }, task.log_summary);
+/**
+ * Appends lines to the run's log (after whatever is stored) and keeps its summary current.
+ * `changes` go into the same task update (one write instead of two on a run task's critical path);
+ * `lastLine`, when the caller already read it, saves the read.
+ */
+export async function appendLog(deps: Deps, task: Task, write: (log: LogWriter) => void, changes: (t: Task) => Partial<Task> = () => ({}), lastLine?: number): Promise<Task> {
+  const log = new LogWriter({ taskId: task.task_id, startAfter: lastLine ?? (await deps.store.lastLogLine(task.task_id)), store: deps.store, sink: deps.sink }, task.log_summary);
   write(log);
   await log.flush();
-  return (await deps.store.updateTask(task, { log_last_line: log.lastLine, log_summary: log.summary })) ?? task;
+  return (await deps.store.updateTask(task, { ...changes(task), log_last_line: log.lastLine, log_summary: log.summary })) ?? task;
 }
 
 const phaseOf = (stage: RunTaskStage) => (stage === 'pre_plan' || stage === 'post_plan' ? 'plan' : 'apply');
@@ -82,12 +86,19 @@ export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskSta
     response_time_ms: null,
     token_hash: '',
   }));
-  await Promise.all(results.map((r) => deps.store.createResult(r)));
-  const started = (await deps.store.updateTask(task, { stage, stage_started_at: now })) ?? task;
-  await appendLog(deps, started, (log) => {
-    log.marker(stage, 'begin', phaseOf(stage));
-    log.output('stdout', `${stage}: calling ${results.length} run task(s): ${results.map((r) => `${r.run_task_name} (${r.enforcement_level})`).join(', ')}`, phaseOf(stage));
-  });
+  // The results and the log's last line are independent; the stage and the log lines then go into
+  // one task update.
+  const [, lastLine] = await Promise.all([Promise.all(results.map((r) => deps.store.createResult(r))), deps.store.lastLogLine(task.task_id)]);
+  await appendLog(
+    deps,
+    task,
+    (log) => {
+      log.marker(stage, 'begin', phaseOf(stage));
+      log.output('stdout', `${stage}: calling ${results.length} run task(s): ${results.map((r) => `${r.run_task_name} (${r.enforcement_level})`).join(', ')}`, phaseOf(stage));
+    },
+    () => ({ stage, stage_started_at: now }),
+    lastLine,
+  );
   return { count: results.length, results: results.map((r) => ({ result_id: r.result_id, timeout_seconds: r.timeout_seconds })), passed: true };
 }
 
@@ -168,10 +179,15 @@ export interface DeliveryReport {
   error: string | null;
 }
 
-/** POSTs a signed body, 3 attempts with back-off; 200 or 202 is accepted. */
-export async function deliver(deps: Deps, rt: RunTask, body: string, attempts = deps.settings.runTasks.attempts): Promise<DeliveryReport> {
+const hmacKeyOf = async (deps: Deps, rt: RunTask): Promise<string | null> => (rt.hmac_key_encrypted ? deps.secrets.decrypt(rt.hmac_key_encrypted) : null);
+
+/**
+ * POSTs a signed body, 3 attempts with back-off; 200 or 202 is accepted.
+ * `key`: the decrypted HMAC key when the caller already has it (dispatch decrypts it concurrently).
+ */
+export async function deliver(deps: Deps, rt: RunTask, body: string, attempts = deps.settings.runTasks.attempts, key?: string | null): Promise<DeliveryReport> {
   const cfg = { ...deps.settings.runTasks, attempts };
-  const key = rt.hmac_key_encrypted ? await deps.secrets.decrypt(rt.hmac_key_encrypted) : null;
+  if (key === undefined) key = await hmacKeyOf(deps, rt);
   const headers = {
     'content-type': 'application/json',
     'user-agent': `Runway/${deps.settings.version}`,
@@ -197,23 +213,46 @@ export async function deliver(deps: Deps, rt: RunTask, body: string, attempts = 
   return { ok: false, status, attempts: cfg.attempts, response_time_ms: Date.now() - start, error };
 }
 
+/**
+ * Concurrent reads of one item share a single request: a stage's Map dispatches all its run tasks
+ * at once, and each would otherwise read the same run and workspace (nothing is kept afterwards).
+ */
+const inflight = new WeakMap<object, Map<string, Promise<unknown>>>();
+function sharedRead<T>(deps: Deps, key: string, read: () => Promise<T>): Promise<T> {
+  let reads = inflight.get(deps.store);
+  if (!reads) inflight.set(deps.store, (reads = new Map()));
+  const pending = reads.get(key) as Promise<T> | undefined;
+  if (pending) return pending;
+  const p = read().finally(() => reads.delete(key));
+  reads.set(key, p);
+  return p;
+}
+
 /** One run task of a stage: mint its token, POST the payload, keep the workflow's token waiting. */
 export async function dispatch(deps: Deps, resultId: string, workflowToken: string): Promise<void> {
   const result = await deps.store.getResult(resultId);
   if (!result) throw new Error(`run-task result ${resultId} not found`);
   if (!OPEN.includes(result.status)) return deps.workflow.sendTaskSuccess(workflowToken, { status: result.status });
-  const [task, ws, rt] = await Promise.all([mustGetTask(deps, result.task_id), deps.store.getWorkspace(result.workspace_id), deps.store.getRunTask(result.run_task_id)]);
+  const [task, ws, rt] = await Promise.all([
+    sharedRead(deps, `task#${result.task_id}`, () => mustGetTask(deps, result.task_id)),
+    sharedRead(deps, `ws#${result.workspace_id}`, () => deps.store.getWorkspace(result.workspace_id)),
+    deps.store.getRunTask(result.run_task_id),
+  ]);
   if (!ws || !rt) {
     await endResult(deps, result, 'error', 'the run task or workspace was deleted');
     return deps.workflow.sendTaskSuccess(workflowToken, { status: 'error' });
   }
   const token = newToken('rtt');
   const tokenHash = sha256(token);
-  await deps.store.linkResultToken(tokenHash, result.result_id);
-  await deps.store.updateResult(result, { token_hash: tokenHash, workflow_token: workflowToken, started_at: new Date().toISOString() });
+  // Independent of each other: the token's link, the result's update, the key's decryption (KMS on AWS).
+  const [key] = await Promise.all([
+    hmacKeyOf(deps, rt),
+    deps.store.linkResultToken(tokenHash, result.result_id),
+    deps.store.updateResult(result, { token_hash: tokenHash, workflow_token: workflowToken, started_at: new Date().toISOString() }),
+  ]);
   deps.metrics.count('RunTaskCalls', 1, { stage: result.stage });
   const body = JSON.stringify(buildPayload({ stage: result.stage, accessToken: token, result, task, ws, baseUrl: deps.settings.publicUrl }));
-  const report = await deliver(deps, rt, body);
+  const report = await deliver(deps, rt, body, undefined, key);
   // A receiver may already have called back: only the response figures are recorded then.
   await deps.store.updateResult(result, { response_status: report.status, response_time_ms: report.response_time_ms });
   if (report.ok) {
@@ -241,6 +280,23 @@ export async function markResult(deps: Deps, resultId: string, status: 'timeout'
   } else {
     await endResult(deps, result, 'error', `the run task could not be called: ${error?.Cause ?? error?.Error ?? 'unknown error'}`.slice(0, 1000));
   }
+}
+
+/**
+ * A run cancelled while it waits for its run tasks stops waiting: each open result ends `error`
+ * (its token void) and its wait is released, so Decide ends the run `cancelled` at once instead of
+ * after the run tasks' timeouts.
+ */
+export async function releaseOpenResults(deps: Deps, taskId: number, message: string): Promise<number> {
+  const open = (await deps.store.listResults(taskId)).filter((r) => OPEN.includes(r.status));
+  await Promise.all(
+    open.map(async (r) => {
+      const ended = await deps.store.updateResult(r, { status: 'error', message, completed_at: new Date().toISOString() }, OPEN);
+      // Not yet dispatched: Dispatch sees the ended result and releases its own wait.
+      if (ended?.workflow_token) await deps.workflow.sendTaskSuccess(ended.workflow_token, { status: 'error' }).catch(() => undefined);
+    }),
+  );
+  return open.length;
 }
 
 // ---------- Callback ----------
@@ -334,8 +390,9 @@ export async function authorizeResultToken(deps: Deps, bearer: string, taskId: n
 // ---------- Decide ----------
 
 export async function decideStage(deps: Deps, taskId: number, stage: RunTaskStage): Promise<{ passed: boolean }> {
-  const task = await mustGetTask(deps, taskId);
-  const results = (await deps.store.listResults(taskId)).filter((r) => r.stage === stage);
+  // Independent reads; the log's last line is needed for the decision's lines below.
+  const [task, all, lastLine] = await Promise.all([mustGetTask(deps, taskId), deps.store.listResults(taskId), deps.store.lastLogLine(taskId)]);
+  const results = all.filter((r) => r.stage === stage);
   if (task.cancel_requested && !task.final_status) {
     await deps.store.updateTask(task, { final_status: 'cancelled' });
     return { passed: false };
@@ -356,25 +413,30 @@ export async function decideStage(deps: Deps, taskId: number, stage: RunTaskStag
   const summary: RunTaskStageSummary = { passed, total: results.length, counts, blocking: blocking.map((r) => r.run_task_name), warnings: warnings.map((r) => r.run_task_name) };
 
   const phase = phaseOf(stage);
-  let updated = await appendLog(deps, task, (log) => {
-    for (const r of results) {
-      const line = `${stage}: ${r.run_task_name} (${r.enforcement_level}) ${r.status}${r.message ? `: ${r.message}` : ''}`;
-      log.output(blocking.includes(r) ? 'stderr' : 'stdout', line, phase);
-    }
-    const tally = Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ');
-    log.output(passed ? 'stdout' : 'stderr', passed ? `${stage}: passed (${tally})${warnings.length ? `; advisory warnings: ${summary.warnings.join(', ')}` : ''}` : `${stage}: failed: mandatory run task(s) did not pass: ${summary.blocking.join(', ')}`, phase);
-    log.marker(stage, 'end', phase);
-  });
-  const changes: Partial<Task> = {
-    run_task_summary: { ...(updated.run_task_summary ?? {}), [stage]: summary },
-    stage_timings: timingsWithCurrentStage(updated),
-  };
-  if (!passed) {
-    const first = blocking[0];
-    changes.final_status = 'failed';
-    changes.error_message = `${stage} run task ${first.run_task_name} (mandatory) ${first.status}${first.message ? `: ${first.message}` : ''}`;
-  }
-  updated = (await deps.store.updateTask(updated, changes)) ?? updated;
+  // The log lines, the summary, the stage's timing and the decision: one task update.
+  await appendLog(
+    deps,
+    task,
+    (log) => {
+      for (const r of results) {
+        const line = `${stage}: ${r.run_task_name} (${r.enforcement_level}) ${r.status}${r.message ? `: ${r.message}` : ''}`;
+        log.output(blocking.includes(r) ? 'stderr' : 'stdout', line, phase);
+      }
+      const tally = Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ');
+      log.output(passed ? 'stdout' : 'stderr', passed ? `${stage}: passed (${tally})${warnings.length ? `; advisory warnings: ${summary.warnings.join(', ')}` : ''}` : `${stage}: failed: mandatory run task(s) did not pass: ${summary.blocking.join(', ')}`, phase);
+      log.marker(stage, 'end', phase);
+    },
+    (t) => {
+      const changes: Partial<Task> = { run_task_summary: { ...(t.run_task_summary ?? {}), [stage]: summary }, stage_timings: timingsWithCurrentStage(t) };
+      if (!passed) {
+        const first = blocking[0];
+        changes.final_status = 'failed';
+        changes.error_message = `${stage} run task ${first.run_task_name} (mandatory) ${first.status}${first.message ? `: ${first.message}` : ''}`;
+      }
+      return changes;
+    },
+    lastLine,
+  );
   return { passed };
 }
 

@@ -7,6 +7,7 @@ import type { Deps } from './deps.js';
 import { conflict, forbidden, notFound, unprocessable } from './errors.js';
 import { emptySummary } from './logs.js';
 import { isFinal, type CreateTaskInput, type Task, type TaskStatus, type Workspace } from './model.js';
+import { releaseOpenResults } from './run-task-execution.js';
 
 export async function createTask(deps: Deps, p: Principal, ws: Workspace, input: CreateTaskInput): Promise<Task> {
   if (input.task_type === 'plan_and_apply' && ws.execution_mode === 'plan_only') {
@@ -189,6 +190,8 @@ export async function cancelTask(deps: Deps, p: Principal, task: Task, force: bo
   const updated = await deps.store.updateTask(task, { cancel_requested: force ? 'force' : 'graceful' }, ['running', 'apply_pending']);
   if (!updated) throw conflict(`task ${task.task_id} changed state; try again`);
   await deps.runner.stop(task.task_id, force);
+  // A run waiting for its run tasks stops waiting now, not after their timeouts.
+  await releaseOpenResults(deps, task.task_id, 'the run was cancelled');
   return updated;
 }
 

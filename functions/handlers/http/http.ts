@@ -74,6 +74,15 @@ function header(event: Event, name: string): string | undefined {
   return undefined;
 }
 
+/** A path parameter, percent-decoded; malformed encoding (`%E0%A4%A`) is the client's error: 400 naming it. */
+function decodePathParameter(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`${name}: malformed percent-encoding in the path`);
+  }
+}
+
 export type RouteFn = (req: Request) => Promise<Result>;
 
 /** Wraps a route: authentication (unless public), body access with limits, error mapping. */
@@ -107,7 +116,7 @@ export function route(fn: RouteFn, opts: RouteOptions = {}) {
       const req: Request = {
         event,
         deps,
-        params: Object.fromEntries(Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, decodeURIComponent(v ?? '')])),
+        params: Object.fromEntries(Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, decodePathParameter(k, v ?? '')])),
         query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).map(([k, v]) => [k, v ?? ''])),
         principal,
         runTaskBearer,

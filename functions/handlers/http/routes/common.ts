@@ -30,6 +30,6 @@ async function taskForRunTaskToken(req: Request, id: number): Promise<{ task: Ta
   const task = await req.deps.store.getTask(id);
   const ws = task && (await req.deps.store.getWorkspace(task.workspace_id));
   if (!task || !ws || (req.params.workspace_id && req.params.workspace_id !== ws.workspace_id && req.params.workspace_id !== ws.name)) throw unauthorized('invalid token for this run');
-  await audit(req, 'run_task.token_used', `task/${id}`, { path: req.event.rawPath });
+  await audit(req, 'run_task.token_used', `tasks/${id}`, { path: req.event.rawPath });
   return { task, ws };
 }

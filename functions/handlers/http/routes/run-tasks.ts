@@ -7,6 +7,7 @@ import { authorizeResultToken, handleCallback, resultsView, verifyRunTask } from
 import * as runTasks from '../../../core/run-tasks.js';
 import { configurationBlobKey, getWorkspaceFor } from '../../../core/workspaces.js';
 import { binary, enumQuery, intQuery, json, route } from '../http.js';
+import { audit } from './audit.js';
 import { taskOf, workspaceOf } from './common.js';
 
 const noContent = () => ({ statusCode: 204, headers: {}, body: '' });
@@ -107,7 +108,7 @@ export const callback = route(
       throw badRequest('body: not valid JSON', 'invalid_json');
     }
     const result = await handleCallback(req.deps, req.params.result_id, bearer, raw);
-    await req.deps.audit?.append({ actor: `run-task:${result.run_task_name}`, action: 'run_task_result.callback', resource: `run-task-result/${result.result_id}`, details: { status: result.status, task_id: result.task_id } });
+    await req.deps.audit?.append({ actor: `run-task:${result.run_task_name}`, action: 'run_task_result.callback', resource: `run-task-results/${result.result_id}`, details: { status: result.status, task_id: result.task_id } });
     return json(200, { result_id: result.result_id, status: result.status, message: result.message, url: result.url, outcomes_count: result.outcomes_count });
   },
   { public: true },
@@ -123,6 +124,7 @@ export const downloadConfiguration = route(
       const task = result ? await req.deps.store.getTask(result.task_id) : null;
       if (!cv || !task || task.configuration_version_id !== cv.configuration_version_id) throw unauthorized('invalid token for this configuration version');
       await authorizeResultToken(req.deps, req.runTaskBearer, task.task_id);
+      await audit(req, 'run_task.token_used', `tasks/${task.task_id}`, { path: req.event.rawPath });
     } else {
       if (!cv) throw notFound(`configuration version ${req.params.configuration_version_id}`);
       await getWorkspaceFor(req.deps, req.principal, cv.workspace_id);
