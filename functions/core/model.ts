@@ -170,6 +170,8 @@ export interface Task {
   status: TaskStatus;
   stage: Stage | null;
   description: string;
+  /** the creator's role: an auto-apply on an `apply_requires_admin` workspace needs an admin's run */
+  created_by_role?: Role;
   /** change ticket (id or URL) the run was made for */
   ticket?: string | null;
   /** who confirmed the apply, and when */

@@ -48,7 +48,9 @@ export async function afterPhase(deps: Deps, taskId: number, phase: 'plan' | 'ap
   const ws = await deps.store.getWorkspace(task.workspace_id);
   const wantsApply = task.task_type === 'plan_and_apply' && ws?.execution_mode !== 'plan_only' && result?.has_changes !== false;
   if (!wantsApply) return { outcome, apply: 'none' };
-  return { outcome, apply: ws?.auto_apply ? 'auto' : 'confirm' };
+  // auto_apply never bypasses the workspace's guards: without an admin's run or a ticket, a person confirms.
+  const guardsMet = (!ws?.apply_requires_admin || task.created_by_role === 'admin') && (!ws?.require_ticket_for_apply || !!task.ticket);
+  return { outcome, apply: ws?.auto_apply && guardsMet ? 'auto' : 'confirm' };
 }
 
 /** The apply-confirmation wait: store the task token where confirm/discard/cancel find it. */

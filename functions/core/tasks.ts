@@ -33,6 +33,7 @@ export async function createTask(deps: Deps, p: Principal, ws: Workspace, input:
     stage: null,
     description: input.description ?? '',
     ticket: input.ticket ?? null,
+    created_by_role: p.role,
     configuration_version_id: cvId,
     created_by: p.username,
     created_at: new Date().toISOString(),

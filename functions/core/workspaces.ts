@@ -53,6 +53,8 @@ export async function listWorkspaces(deps: Deps, p: Principal): Promise<Workspac
 
 export async function updateWorkspace(deps: Deps, p: Principal, ws: Workspace, input: UpdateWorkspaceInput): Promise<Workspace> {
   checkTeam(p, input.team_id);
+  // Making a team's workspace team-less would show it to every member.
+  if (input.team_id === null && ws.team_id !== null && p.role !== 'admin') throw forbidden('only an admin may take a workspace away from its team');
   for (const guard of ['apply_requires_admin', 'require_ticket_for_apply'] as const) {
     if (input[guard] !== undefined && input[guard] !== (ws[guard] ?? false) && p.role !== 'admin') throw forbidden(`only an admin may change ${guard}`);
   }
