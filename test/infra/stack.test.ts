@@ -343,8 +343,8 @@ describe('Lambdas', () => {
       RUNNER_CLUSTER_ARN: `{{GetAtt:${logicalId(stack.runner.cluster)}.Arn}}`,
       POWERTOOLS_SERVICE_NAME: 'runway',
     };
-    // https://<api-id>.execute-api.<region>.amazonaws.com: the $default stage has no path prefix.
-    const publicUrl = `{{GetAtt:${logicalId(stack.api.httpApi)}.ApiEndpoint}}`;
+    // The web UI's CloudFront URL, which also serves /api/* (test/infra/web.test.ts).
+    const publicUrl = `https://{{GetAtt:${logicalId(stack.web.distribution)}.DomainName}}`;
     for (const fn of functions()) {
       const env = resource(fn.function).Properties.Environment.Variables as Json;
       const renderedEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, render(v)]));
