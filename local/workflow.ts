@@ -61,6 +61,8 @@ export class LocalWorkflow implements Workflow {
   private readonly definition = buildRunDefinition(LOCAL_REFS);
   private readonly machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
   private readonly waiters = new Map<string, Waiter>();
+  /** handler calls in progress (stop waits for them before the database closes) */
+  private readonly inflight = new Set<Promise<unknown>>();
   private readonly executions = new Map<number, { abort: () => void; done: Promise<unknown> }>();
 
   constructor(private readonly opts: LocalWorkflowOptions) {}
@@ -103,10 +105,14 @@ export class LocalWorkflow implements Workflow {
     return [...this.executions.keys()];
   }
 
+  /** Aborts every execution, then waits (bounded) for steps already running to finish their writes. */
   async stop(): Promise<void> {
     for (const e of this.executions.values()) e.abort();
     for (const w of this.waiters.values()) w.reject(new Error('stopping'));
     this.waiters.clear();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
   }
 
   /** Overrides for every Task state, those inside Map item processors included. */
@@ -131,8 +137,13 @@ export class LocalWorkflow implements Workflow {
   private async invoke(fn: string, payload: Json): Promise<Json> {
     const handler = this.opts.lambdas[fn];
     if (!handler) throw new Error(`no local handler for ${fn}`);
-    const result = await handler(payload as never, lambdaContext(fn));
-    return (result ?? null) as Json;
+    const call = handler(payload as never, lambdaContext(fn));
+    this.inflight.add(call);
+    try {
+      return ((await call) ?? null) as Json;
+    } finally {
+      this.inflight.delete(call);
+    }
   }
 
   /**
