@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 import { runnerWorkDir } from '../containers/runner/runner.js';
 import type { RunnerControl } from '../functions/core/ports.js';
@@ -86,8 +86,9 @@ export class LocalRunners implements RunnerControl {
         } catch {
           /* the group is already empty */
         }
-        // A killed runner could not clean up after itself.
-        if (this.env.RUNWAY_WORK_DIR) rmSync(runnerWorkDir(this.env.RUNWAY_WORK_DIR, taskId, phase), { recursive: true, force: true });
+        // The runner leaves its working directory (it holds state, plan and variable values) to us,
+        // killed or not; removed in the background, the next step need not wait for it.
+        if (this.env.RUNWAY_WORK_DIR) void rm(runnerWorkDir(this.env.RUNWAY_WORK_DIR, taskId, phase), { recursive: true, force: true }).catch(() => undefined);
         if (code !== 0) this.log({ level: 'WARN', message: 'runner exited', task_id: taskId, phase, code, signal, stderr: tail.trim() });
         resolve({ exitCode: code });
       });

@@ -35,12 +35,14 @@ async function assignment(): Promise<{ taskId: number; phase: string | undefined
 }
 
 async function main(): Promise<number> {
+  const deps = runnerDepsFromEnv();
+  // A warm runner opens its connection to the store while it waits (a miss costs nothing).
+  if (process.env.RUNWAY_STANDBY === '1') void deps.store.getTask(0).catch(() => undefined);
   const { taskId, phase } = await assignment();
   if (!Number.isInteger(taskId) || taskId <= 0 || (phase !== 'plan' && phase !== 'apply')) {
     console.error(JSON.stringify({ level: 'ERROR', message: 'RUNWAY_TASK_ID (integer) and RUNWAY_PHASE (plan|apply) are required' }));
     return 2;
   }
-  const deps = runnerDepsFromEnv();
   const runner = new Runner(
     { ...deps, sink: createLogSinkFromEnv(deps.store) },
     {

@@ -53,6 +53,8 @@ export class Runner {
   private stage: Stage | null = null;
   private stageStarted = 0;
   private phaseName: Phase = 'plan';
+  /** stage_timings of the run, as this runner adds to them */
+  private timings: Record<string, number> = {};
   /** changes that ride along with the next task update (saves a write) */
   private pendingChanges: Partial<Task> = {};
 
@@ -70,12 +72,16 @@ export class Runner {
   async run(taskId: number, phase: Phase): Promise<PhaseResult | null> {
     const task = await this.deps.store.getTask(taskId);
     if (!task) throw new Error(`task ${taskId} not found`);
-    const ws = await this.deps.store.getWorkspace(task.workspace_id);
+    const [ws, vars, lastLine] = await Promise.all([
+      this.deps.store.getWorkspace(task.workspace_id),
+      resolveVariables(this.deps, task.workspace_id),
+      this.deps.store.lastLogLine(taskId),
+    ]);
     if (!ws) throw new Error(`workspace ${task.workspace_id} not found`);
     this.task = task;
     this.ws = ws;
     this.phaseName = phase;
-    const [vars, lastLine] = await Promise.all([resolveVariables(this.deps, ws.workspace_id), this.deps.store.lastLogLine(taskId)]);
+    this.timings = { ...task.stage_timings };
     this.log = new LogWriter(
       { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)) },
       task.log_summary,
@@ -88,24 +94,32 @@ export class Runner {
     const dir = runnerWorkDir(this.opts.workRoot ?? tmpdir(), taskId, phase);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    let result: PhaseResult | null = null;
+    let result: PhaseResult;
     try {
       result = await this.phase(phase, dir, vars);
     } catch (err) {
-      if (err instanceof Cancelled || this.cancelled) result = { phase, outcome: 'cancelled', message: 'cancelled by request' };
-      else {
+      if (!(err instanceof Cancelled || this.cancelled)) {
         const message = `the runner failed: ${(err as Error).message}`;
         this.log.output('stderr', `Error: ${message}`, phase);
         this.closeStage();
         await this.finish({ error_message: message });
+        await this.removeWorkDir(dir);
         return null;
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+      result = { phase, outcome: 'cancelled', message: 'cancelled by request' };
     }
     this.closeStage();
     await this.finish({ phase_results: { ...(this.task.phase_results ?? {}), [phase]: result }, ...(result.outcome === 'failed' ? { error_message: result.message } : {}) });
+    await this.removeWorkDir(dir);
     return result;
+  }
+
+  /**
+   * After the outcome is reported: a Fargate task's disk goes with it; the embedded default removes
+   * the directory itself when the runner exits (RUNWAY_WORK_DIR), so only a bare run cleans up here.
+   */
+  private async removeWorkDir(dir: string): Promise<void> {
+    if (!this.opts.workRoot) await rm(dir, { recursive: true, force: true });
   }
 
   private async phase(phase: Phase, dir: string, vars: Variable[]): Promise<PhaseResult> {
@@ -264,8 +278,9 @@ export class Runner {
     this.stage = stage;
     this.stageStarted = Date.now();
     this.log.marker(stage, 'begin', this.phaseName);
-    // One write records the end of the previous stage and the start of this one.
-    await this.update({ stage, stage_started_at: new Date(this.stageStarted).toISOString() });
+    // One write records the end of the previous stage and the start of this one; terraform does not
+    // wait for it (writes stay in order, and finish() waits for all of them).
+    this.queueUpdate({ stage, stage_started_at: new Date(this.stageStarted).toISOString() });
   }
 
   /** Ends the current stage: its end marker now, its timing with the next write. */
@@ -274,23 +289,42 @@ export class Runner {
     const stage = this.stage;
     this.stage = null;
     this.log.marker(stage, 'end', this.phaseName);
-    const timings = { ...this.task.stage_timings, ...(this.pendingChanges.stage_timings ?? {}), [stage]: Date.now() - this.stageStarted };
-    this.pendingChanges = { ...this.pendingChanges, stage_timings: timings };
+    // Kept here, not read back from the task: the writes before this one may still be queued.
+    this.timings = { ...this.timings, [stage]: Date.now() - this.stageStarted };
+    this.pendingChanges = { ...this.pendingChanges, stage_timings: { ...this.timings } };
+  }
+
+  /** Task writes in order, one at a time; the first failure is reported by the next `update`. */
+  private updates: Promise<void> = Promise.resolve();
+  private updateFailure: unknown = null;
+
+  private queueUpdate(changes: Partial<Task>): Promise<void> {
+    const all = { ...this.pendingChanges, ...changes };
+    this.pendingChanges = {};
+    this.updates = this.updates.then(async () => {
+      if (Object.keys(all).length === 0 || this.updateFailure) return;
+      try {
+        const updated = await this.deps.store.updateTask(this.task, all);
+        if (updated) this.task = updated;
+      } catch (err) {
+        this.updateFailure = err;
+      }
+    });
+    return this.updates;
   }
 
   private async update(changes: Partial<Task>): Promise<void> {
-    const all = { ...this.pendingChanges, ...changes };
-    this.pendingChanges = {};
-    if (Object.keys(all).length === 0) return;
-    const updated = await this.deps.store.updateTask(this.task, all);
-    if (updated) this.task = updated;
+    await this.queueUpdate(changes);
+    if (this.updateFailure) throw this.updateFailure;
   }
 
   private async finish(changes: Partial<Task>): Promise<void> {
     await this.log.flush();
-    await this.update({ ...changes, log_last_line: this.log.lastLine, log_summary: this.log.summary });
-    const logs = await collectText(this.deps, this.task.task_id);
-    await saveArtifact(this.deps, this.task.task_id, 'logs', Buffer.from(logs));
+    // Every line is stored: the outcome and the log artifact can be written side by side.
+    await Promise.all([
+      this.update({ ...changes, log_last_line: this.log.lastLine, log_summary: this.log.summary }),
+      collectText(this.deps, this.task.task_id).then((logs) => saveArtifact(this.deps, this.task.task_id, 'logs', Buffer.from(logs))),
+    ]);
   }
 }
 

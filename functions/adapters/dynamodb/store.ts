@@ -442,8 +442,10 @@ export class DynamoStore implements Store {
   // ---------- artifacts and state ----------
 
   async putArtifact(a: Artifact): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `ART#${a.artifact_id}`, sk: 'REF', ...a } }));
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `TASK#${a.task_id}`, sk: `ART#${a.artifact_id}`, ...a } }));
+    await Promise.all([
+      this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `ART#${a.artifact_id}`, sk: 'REF', ...a } })),
+      this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `TASK#${a.task_id}`, sk: `ART#${a.artifact_id}`, ...a } })),
+    ]);
   }
 
   listArtifacts(taskId: number): Promise<Artifact[]> {
@@ -533,8 +535,10 @@ export class DynamoStore implements Store {
   }
 
   async createResult(r: RunTaskResult): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `RTR#${r.result_id}`, sk: 'REF', task_id: r.task_id, stage: r.stage } }));
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...this.resultKey(r), ...r } }));
+    await Promise.all([
+      this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `RTR#${r.result_id}`, sk: 'REF', task_id: r.task_id, stage: r.stage } })),
+      this.db.send(new PutCommand({ TableName: this.table, Item: { ...this.resultKey(r), ...r } })),
+    ]);
   }
 
   async getResult(resultId: string): Promise<RunTaskResult | null> {
