@@ -32,11 +32,21 @@ function family(ip: string): 'ipv4' | 'ipv6' {
   return isIP(ip) === 6 ? 'ipv6' : 'ipv4';
 }
 
+/** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::/96) IPv6 address. */
+function embeddedIPv4(addr: string): string | null {
+  const dotted = /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
+  if (dotted) return dotted[1];
+  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(addr);
+  if (!hex) return null;
+  const hi = parseInt(hex[1], 16);
+  const lo = parseInt(hex[2], 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
 /** Why an address may not be called, or null when it may. */
 export function refuseAddress(ip: string, policy: AddressPolicy): string | null {
   let addr = ip.replace(/^\[|\]$/g, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
-  if (mapped) addr = mapped[1];
+  addr = embeddedIPv4(addr) ?? addr;
   if (!isIP(addr)) return null;
   const f = family(addr);
   if (metadata.check(addr, f)) return `${addr} is a link-local or cloud metadata address`;
@@ -47,7 +57,7 @@ export function refuseAddress(ip: string, policy: AddressPolicy): string | null 
 
 /** The check at create/update time: the URL's host when it names an address (names are checked after DNS, at call time). */
 export function refuseUrl(url: string, policy: AddressPolicy): string | null {
-  const host = new URL(url).hostname;
+  const host = new URL(url).hostname.replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return policy.allowLoopback ? null : 'localhost is a loopback address (set ALLOW_LOOPBACK_RUN_TASKS to allow)';
   if (host === 'metadata.google.internal' || host === 'instance-data' || host.endsWith('.internal') && host.startsWith('metadata')) return `${host} is a cloud metadata host`;
   return refuseAddress(host, policy);

@@ -73,3 +73,16 @@ describe('policyFromEnv', () => {
     expect(policyFromEnv({ ALLOW_LOOPBACK_RUN_TASKS: 'false', ALLOW_PRIVATE_RUN_TASKS: '0' })).toEqual(strict);
   });
 });
+
+describe('IPv4 inside IPv6 and trailing dots', () => {
+  const strict: AddressPolicy = { allowLoopback: false, allowPrivate: false };
+  it.each(['64:ff9b::a9fe:a9fe', '64:ff9b::169.254.169.254', '::ffff:a9fe:a9fe'])('refuses the metadata address hidden in %s', (addr) => {
+    expect(refuseAddress(addr, strict)).toMatch(/metadata/);
+  });
+  it('still allows a public address reached through NAT64', () => {
+    expect(refuseAddress('64:ff9b::808:808', strict)).toBeNull();
+  });
+  it('refuses localhost written with a trailing dot', () => {
+    expect(refuseUrl('http://localhost./hook', strict)).toMatch(/loopback/);
+  });
+});
