@@ -69,10 +69,16 @@ export class AuditLog {
     return next;
   }
 
+  /**
+   * The head as this process last wrote it: the next append tries it without reading; when another
+   * process moved the head meanwhile, the conditional write fails and the head is read again.
+   */
+  private head: { seq: number; hash: string } | null | undefined = undefined;
+
   private async appendNow(input: AuditInput): Promise<AuditEvent> {
     for (let attempt = 0; attempt < 50; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 5 * 2 ** attempt)));
-      const head = await this.store.getAuditHead();
+      if (attempt > 1) await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+      const head = attempt === 0 && this.head !== undefined ? this.head : await this.store.getAuditHead();
       const seq = (head?.seq ?? 0) + 1;
       const base = {
         event_id: `ae-${seq}`,
@@ -85,7 +91,11 @@ export class AuditLog {
         prev_hash: head?.hash ?? GENESIS,
       };
       const event: AuditEvent = { ...base, hash: hashEvent(base) };
-      if (await this.store.appendAuditEvent(event, head?.seq ?? 0)) return event;
+      if (await this.store.appendAuditEvent(event, head?.seq ?? 0)) {
+        this.head = { seq: event.seq, hash: event.hash };
+        return event;
+      }
+      this.head = undefined;
     }
     throw new Error('could not append to the audit log: too much contention');
   }

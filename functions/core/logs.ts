@@ -107,7 +107,7 @@ export class LogWriter {
     this.last = opts.startAfter;
     this.mask = opts.mask ?? ((l) => l);
     this.maxLines = opts.maxChunkLines ?? 1000;
-    this.maxBytes = opts.maxChunkBytes ?? 256 * 1024;
+    this.maxBytes = opts.maxChunkBytes ?? 64 * 1024;
     this.now = opts.now ?? (() => new Date());
     this.summary = summary;
   }

@@ -362,6 +362,9 @@ export interface Outcome {
   tags: Record<string, { label: string; level: 'none' | 'info' | 'warning' | 'error' }[]>;
 }
 
+/** Where a result is stored: its run and stage, and its id. */
+export type ResultKey = Pick<RunTaskResult, 'result_id' | 'task_id' | 'stage'>;
+
 export interface RunTaskResult {
   result_id: string;
   task_id: number;

@@ -2,7 +2,7 @@
  * Ports: what the domain needs from the outside world. Each has one implementation for AWS and
  * one for the embedded default (functions/adapters, local/).
  */
-import type { Artifact, ConfigurationVersion, Outcome, Role, PlanChanges, ResultStatus, RunTask, RunTaskResult, StateVersion, Task, TaskStatus, User, Variable, Workspace, WorkspaceRunTask } from './model.js';
+import type { Artifact, ConfigurationVersion, Outcome, Role, PlanChanges, ResultKey, ResultStatus, RunTask, RunTaskResult, StateVersion, Task, TaskStatus, User, Variable, Workspace, WorkspaceRunTask } from './model.js';
 import type { AuditEvent } from './audit.js';
 import type { LogMessage } from './logs.js';
 
@@ -81,8 +81,11 @@ export interface Store {
   listAttachments(workspaceId: string): Promise<WorkspaceRunTask[]>;
   listAttachmentsOfRunTask(runTaskId: string): Promise<WorkspaceRunTask[]>;
   deleteAttachment(a: WorkspaceRunTask): Promise<void>;
-  createResult(r: RunTaskResult): Promise<void>;
+  /** A stage's results, written in batches (a stage may have a hundred). */
+  createResults(results: RunTaskResult[]): Promise<void>;
   getResult(resultId: string): Promise<RunTaskResult | null>;
+  /** one read, when the run and stage are known (the Map item carries them) */
+  getResultAt(key: ResultKey): Promise<RunTaskResult | null>;
   /** the one-time access token of a result, by its SHA-256 */
   linkResultToken(tokenHash: string, resultId: string): Promise<void>;
   getResultIdByTokenHash(tokenHash: string): Promise<string | null>;

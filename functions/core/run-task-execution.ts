@@ -14,6 +14,7 @@ import {
   type CallbackInput,
   type Outcome,
   type RunTask,
+  type ResultKey,
   type RunTaskResult,
   type RunTaskStage,
   type RunTaskStageSummary,
@@ -88,7 +89,7 @@ export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskSta
   }));
   // The results and the log's last line are independent; the stage and the log lines then go into
   // one task update.
-  const [, lastLine] = await Promise.all([Promise.all(results.map((r) => deps.store.createResult(r))), deps.store.lastLogLine(task.task_id)]);
+  const [, lastLine] = await Promise.all([deps.store.createResults(results), deps.store.lastLogLine(task.task_id)]);
   await appendLog(
     deps,
     task,
@@ -229,9 +230,9 @@ function sharedRead<T>(deps: Deps, key: string, read: () => Promise<T>): Promise
 }
 
 /** One run task of a stage: mint its token, POST the payload, keep the workflow's token waiting. */
-export async function dispatch(deps: Deps, resultId: string, workflowToken: string): Promise<void> {
-  const result = await deps.store.getResult(resultId);
-  if (!result) throw new Error(`run-task result ${resultId} not found`);
+export async function dispatch(deps: Deps, at: ResultKey, workflowToken: string): Promise<void> {
+  const result = await deps.store.getResultAt(at);
+  if (!result) throw new Error(`run-task result ${at.result_id} not found`);
   if (!OPEN.includes(result.status)) return deps.workflow.sendTaskSuccess(workflowToken, { status: result.status });
   const [task, ws, rt] = await Promise.all([
     sharedRead(deps, `task#${result.task_id}`, () => mustGetTask(deps, result.task_id)),

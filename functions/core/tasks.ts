@@ -8,6 +8,7 @@ import { conflict, forbidden, notFound, unprocessable } from './errors.js';
 import { emptySummary } from './logs.js';
 import { isFinal, type CreateTaskInput, type Task, type TaskStatus, type Workspace } from './model.js';
 import { releaseOpenResults } from './run-task-execution.js';
+import { announceCompleted } from './viewers.js';
 
 export async function createTask(deps: Deps, p: Principal, ws: Workspace, input: CreateTaskInput): Promise<Task> {
   if (input.task_type === 'plan_and_apply' && ws.execution_mode === 'plan_only') {
@@ -177,7 +178,11 @@ export async function cancelTask(deps: Deps, p: Principal, task: Task, force: bo
   if (isFinal(task.status)) throw conflict(`task ${task.task_id} is already ${task.status}`);
   if (task.status === 'pending') {
     const ended = await endTask(deps, { ...task, started_at: null }, 'cancelled');
-    if (ended?.status === 'cancelled' && task.status === 'pending') return ended;
+    if (ended?.status === 'cancelled' && task.status === 'pending') {
+      // No workflow ran, so no Finalize: tell the run's live viewers here.
+      await announceCompleted(deps, ended.task_id).catch(() => undefined);
+      return ended;
+    }
     throw conflict(`task ${task.task_id} changed state; try again`);
   }
   if (task.status === 'apply_pending' && task.confirmation_token) {

@@ -155,6 +155,10 @@ export class LiveLogSink implements LogSink {
     // Listed after the batch was stored, strongly consistent: a viewer that registered before the
     // store is listed here, one that registered after it found the batch in its replay.
     const subs = await this.store.listSubscriptions(taskId);
+    if (subs.length === 0) {
+      this.held.delete(taskId);
+      return;
+    }
     let held = this.held.get(taskId);
     if (!held) this.held.set(taskId, (held = new Map()));
     const listed = new Set(subs.map((s) => s.connection_id));

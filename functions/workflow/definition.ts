@@ -151,7 +151,8 @@ function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string
             Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
             Parameters: {
               FunctionName: refs.dispatchFunctionArn,
-              Payload: { 'result_id.$': '$.result_id', 'heartbeat_seconds.$': '$.heartbeat_seconds', 'token.$': '$$.Task.Token' },
+              // The result's full key, so Dispatch reads it in one request.
+              Payload: { 'task_id.$': '$.task_id', stage, 'result_id.$': '$.result_id', 'heartbeat_seconds.$': '$.heartbeat_seconds', 'token.$': '$$.Task.Token' },
             },
             HeartbeatSecondsPath: '$.heartbeat_seconds',
             TimeoutSeconds: TIMEOUTS.runTaskResultSeconds,

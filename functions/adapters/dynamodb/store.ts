@@ -27,7 +27,7 @@ import {
 import { conflict } from '../../core/errors.js';
 import type { AuditEvent } from '../../core/audit.js';
 import type { LogMessage } from '../../core/logs.js';
-import type { Artifact, ConfigurationVersion, Outcome, ResultStatus, RunTask, RunTaskResult, StateVersion, Task, TaskStatus, User, Variable, Workspace, WorkspaceRunTask } from '../../core/model.js';
+import type { Artifact, ConfigurationVersion, Outcome, ResultKey, ResultStatus, RunTask, RunTaskResult, StateVersion, Task, TaskStatus, User, Variable, Workspace, WorkspaceRunTask } from '../../core/model.js';
 import type { Store, Subscription, ViewerConnection } from '../../core/ports.js';
 
 const pad = (n: number) => String(n).padStart(12, '0');
@@ -97,14 +97,28 @@ export class DynamoStore implements Store {
     };
   }
 
-  private async deleteKeys(keys: { pk: string; sk: string }[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 25) {
-      let requests: unknown[] = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
-      while (requests.length > 0) {
-        const r = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests as never } }));
-        requests = r.UnprocessedItems?.[this.table] ?? [];
-      }
-    }
+  /** BatchWriteItem in requests of 25 (its limit), sent concurrently, unprocessed items retried. */
+  private async batchWrite(requests: unknown[]): Promise<void> {
+    const groups: unknown[][] = [];
+    for (let i = 0; i < requests.length; i += 25) groups.push(requests.slice(i, i + 25));
+    await Promise.all(
+      groups.map(async (group) => {
+        let pending = group;
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+          const r = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }));
+          pending = r.UnprocessedItems?.[this.table] ?? [];
+        }
+      }),
+    );
+  }
+
+  private deleteKeys(keys: { pk: string; sk: string }[]): Promise<void> {
+    return this.batchWrite(keys.map((Key) => ({ DeleteRequest: { Key } })));
+  }
+
+  private batchPut(items: Record<string, unknown>[]): Promise<void> {
+    return this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
   }
 
   // ---------- users ----------
@@ -534,17 +548,22 @@ export class DynamoStore implements Store {
     return { pk: `TASK#${r.task_id}`, sk: `RTR#${r.stage}#${r.result_id}` };
   }
 
-  async createResult(r: RunTaskResult): Promise<void> {
-    await Promise.all([
-      this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `RTR#${r.result_id}`, sk: 'REF', task_id: r.task_id, stage: r.stage } })),
-      this.db.send(new PutCommand({ TableName: this.table, Item: { ...this.resultKey(r), ...r } })),
+  async createResults(results: RunTaskResult[]): Promise<void> {
+    const items = results.flatMap((r) => [
+      { pk: `RTR#${r.result_id}`, sk: 'REF', task_id: r.task_id, stage: r.stage },
+      { ...this.resultKey(r), ...r },
     ]);
+    await this.batchPut(items);
   }
+
 
   async getResult(resultId: string): Promise<RunTaskResult | null> {
     const ref = await this.get<{ task_id: number; stage: RunTaskResult['stage'] }>(`RTR#${resultId}`, 'REF');
-    if (!ref) return null;
-    const k = this.resultKey({ result_id: resultId, ...ref });
+    return ref ? this.getResultAt({ result_id: resultId, ...ref }) : null;
+  }
+
+  getResultAt(key: ResultKey): Promise<RunTaskResult | null> {
+    const k = this.resultKey(key);
     return this.get<RunTaskResult>(k.pk, k.sk);
   }
 
@@ -606,13 +625,7 @@ export class DynamoStore implements Store {
         items.push({ pk: `RTR#${resultId}`, sk: `OUT#${idx}#${String(p).padStart(3, '0')}`, part: body!.slice(p * OUTCOME_BODY_PART, (p + 1) * OUTCOME_BODY_PART) });
       }
     });
-    for (let i = 0; i < items.length; i += 25) {
-      let requests: unknown[] = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-      while (requests.length > 0) {
-        const r = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests as never } }));
-        requests = r.UnprocessedItems?.[this.table] ?? [];
-      }
-    }
+    await this.batchPut(items);
   }
 
   async listOutcomes(resultId: string): Promise<Outcome[]> {
