@@ -26,7 +26,7 @@ function closeDynaliteIterators(): void {
     if (proto && proto.return === undefined) proto.return = function (this: { close(): Promise<void> }) { return this.close(); };
   }
 }
-//closeDynaliteIterators();
+closeDynaliteIterators();
 
 export interface EmbeddedDynamo {
   endpoint: string;

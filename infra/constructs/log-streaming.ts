@@ -3,8 +3,9 @@
  * bearer token of `?token=`), `$disconnect`, `subscribe`, `ping` and `$default` — go to one Lambda
  * (functions/handlers/websocket/handler.ts). Connections and subscriptions are items of the one
  * Runway table (`WSCONN#<connection>`, `CONN#<task>/<connection>`, with `ttl`), not a table of
- * their own. The runner and Finalize post to viewers through the stage's management API
- * (`@connections`), allowed `execute-api:ManageConnections` on this stage only.
+ * their own. The runner, Finalize (and the API, for a queued run that is cancelled) post to
+ * viewers through the stage's management API (`@connections`), allowed
+ * `execute-api:ManageConnections` on this stage only.
  *
  * Access logs of a WebSocket (or REST) API need the API Gateway account's CloudWatch Logs role to
  * be set once per account and region (docs/live-logs.md).
@@ -29,7 +30,7 @@ export interface LogStreamingProps {
   readonly data: Data;
   /** The Lambdas' runtime environment (the WebSocket handler builds the same ports as the others). */
   readonly environment: Record<string, string>;
-  /** Told the WebSocket URL (GET /api/v1/meta → websocket_url). */
+  /** Told the WebSocket URL (GET /api/v1/meta → websocket_url); posts `completed` when a queued run is cancelled. */
   readonly api: Api;
   /** Its runner container posts every stored batch of lines to the run's viewers. */
   readonly runner: Runner;
@@ -103,6 +104,9 @@ export class LogStreaming extends Construct {
     props.workflow.finalize.function.addEnvironment('WEBSOCKET_MANAGEMENT_ENDPOINT', this.managementEndpoint);
     this.grantPost(props.workflow.finalize.role);
     props.api.handler.function.addEnvironment('WEBSOCKET_URL', this.url);
+    // Cancelling a queued run (no workflow ran, so no Finalize) tells its viewers from the API.
+    props.api.handler.function.addEnvironment('WEBSOCKET_MANAGEMENT_ENDPOINT', this.managementEndpoint);
+    this.grantPost(props.api.handler.role);
   }
 
   /** `execute-api:ManageConnections` on this stage's `@connections` (post, get, delete). */

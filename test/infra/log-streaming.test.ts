@@ -101,7 +101,7 @@ test('stage `live`: auto-deployed, throttled, access logs that never carry the q
   expect(stage.AccessLogSettings.Format).not.toMatch(/querystring|token/i);
 });
 
-test('the runner container and Finalize are told the management endpoint; the API is told the WebSocket URL', () => {
+test('the runner container, Finalize and the API are told the management endpoint; the API the WebSocket URL', () => {
   const endpoint = rendered(stack.logStreaming.managementEndpoint);
   expect(endpoint).toBe(`https://{{Ref:${logicalId(stack.logStreaming.webSocketApi)}}}.execute-api.{{Ref:AWS::Region}}.{{Ref:AWS::URLSuffix}}/live`);
   expect(rendered(stack.logStreaming.url)).toBe(endpoint.replace('https://', 'wss://'));
@@ -111,22 +111,22 @@ test('the runner container and Finalize are told the management endpoint; the AP
   expect(containerEnv.WEBSOCKET_MANAGEMENT_ENDPOINT).toBe(endpoint);
   expect(lambdaEnv(stack.workflow.finalize.function).WEBSOCKET_MANAGEMENT_ENDPOINT).toBe(endpoint);
   expect(lambdaEnv(stack.logStreaming.handler.function).WEBSOCKET_MANAGEMENT_ENDPOINT).toBe(endpoint);
-  expect(lambdaEnv(stack.api.handler.function).WEBSOCKET_URL).toBe(rendered(stack.logStreaming.url));
+  expect(lambdaEnv(stack.api.handler.function)).toMatchObject({ WEBSOCKET_URL: rendered(stack.logStreaming.url), WEBSOCKET_MANAGEMENT_ENDPOINT: endpoint });
   // The live-log Lambda builds the same ports as the others (table, platform).
   expect(lambdaEnv(stack.logStreaming.handler.function)).toMatchObject({ RUNWAY_PLATFORM: 'aws', TABLE_NAME: rendered(stack.data.table.tableName) });
   const outputs = Template.fromStack(stack).toJSON().Outputs as Json;
   expect(render(outputs.WebSocketUrl.Value)).toBe(rendered(stack.logStreaming.url));
 });
 
-test('execute-api:ManageConnections on this stage\'s @connections only, for the runner task role, Finalize and the live-log Lambda only', () => {
+test('execute-api:ManageConnections on this stage\'s @connections only, for the runner task role, Finalize, the API and the live-log Lambda only', () => {
   const granted = manageConnections();
   const expected = `arn:{{Ref:AWS::Partition}}:execute-api:{{Ref:AWS::Region}}:{{Ref:AWS::AccountId}}:{{Ref:${logicalId(stack.logStreaming.webSocketApi)}}}/live/*/@connections/*`;
-  const roles = [stack.runner.taskDefinition.taskRole, stack.workflow.finalize.role, stack.logStreaming.handler.role].map(logicalId);
+  const roles = [stack.runner.taskDefinition.taskRole, stack.workflow.finalize.role, stack.api.handler.role, stack.logStreaming.handler.role].map(logicalId);
   expect([...granted.keys()].sort()).toEqual([...roles].sort());
   for (const role of roles) expect(granted.get(role)).toEqual([expected]);
-  // The runner's execution role (image pull, logs) and the API Lambda get none of it.
+  // The runner's execution role (image pull, logs) and the other workflow steps get none of it.
   expect(granted.has(logicalId(stack.runner.taskDefinition.obtainExecutionRole()))).toBe(false);
-  expect(granted.has(logicalId(stack.api.handler.role))).toBe(false);
+  for (const fn of stack.workflow.functions.filter((f) => f !== stack.workflow.finalize)) expect(granted.has(logicalId(fn.role))).toBe(false);
 });
 
 test('the live-log Lambda may use the table (connections, subscriptions, log chunks) and nothing of the blob bucket', () => {
