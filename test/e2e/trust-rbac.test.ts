@@ -1,7 +1,6 @@
 /**
- * "Who may do what" (SPEC §2), checked cell by cell: the table is read from the README's section
- * (or docs/RBAC.md until it is pasted there), and each row has a probe that makes the row's calls
- * as each kind of caller and reports what happened in the table's own words — "yes", "no (403)",
+ * "Who may do what" (SPEC §2), checked cell by cell: the table is read from the README's section,
+ * and each row has a probe that makes the row's calls as each kind of caller and reports what happened in the table's own words — "yes", "no (403)",
  * "not listed". One test per row; a row of the table without a probe, or a route of the API that
  * no row names, fails too.
  *
@@ -50,10 +49,9 @@ interface Row {
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The "## Who may do what" table: from README.md when it has the section, else docs/RBAC.md. */
+/** The README's "## Who may do what" table. */
 function readTable(): { source: string; rows: Row[] } {
-  const candidates = ['README.md', 'docs/RBAC.md'].filter((f) => existsSync(`${ROOT}${f}`));
-  for (const source of candidates) {
+  for (const source of ['README.md'].filter((f) => existsSync(`${ROOT}${f}`))) {
     const text = readFileSync(`${ROOT}${source}`, 'utf8');
     const start = text.indexOf('## Who may do what');
     if (start < 0) continue;
@@ -73,7 +71,7 @@ function readTable(): { source: string; rows: Row[] } {
     });
     return { source, rows };
   }
-  throw new Error('no "## Who may do what" section in README.md or docs/RBAC.md');
+  throw new Error('no "## Who may do what" section in README.md');
 }
 
 /** A cell in the words the probes report: "yes", "no (NNN)" or "not listed" (qualifiers dropped). */
