@@ -53,6 +53,9 @@ export class Runner {
   private stage: Stage | null = null;
   private stageStarted = 0;
   private phaseName: Phase = 'plan';
+  /** this phase's lines, for the log artifact, and the line_num of the first */
+  private readonly ownLines: string[] = [];
+  private firstLine = 1;
   /** stage_timings of the run, as this runner adds to them */
   private timings: Record<string, number> = {};
   /** changes that ride along with the next task update (saves a write) */
@@ -82,8 +85,9 @@ export class Runner {
     this.ws = ws;
     this.phaseName = phase;
     this.timings = { ...task.stage_timings };
+    this.firstLine = lastLine + 1;
     this.log = new LogWriter(
-      { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)) },
+      { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)), keepLines: this.ownLines },
       task.log_summary,
     );
     this.pendingChanges = { runner_ref: this.opts.runnerRef };
@@ -323,13 +327,28 @@ export class Runner {
     // Every line is stored: the outcome and the log artifact can be written side by side.
     await Promise.all([
       this.update({ ...changes, log_last_line: this.log.lastLine, log_summary: this.log.summary }),
-      collectText(this.deps, this.task.task_id).then((logs) => saveArtifact(this.deps, this.task.task_id, 'logs', Buffer.from(logs))),
+      this.saveLogArtifact(),
     ]);
   }
-}
 
-async function collectText(deps: RunnerDeps, taskId: number): Promise<string> {
-  const lines: string[] = [];
-  for await (const chunk of deps.store.readLog(taskId, 0)) for (const m of chunk) lines.push(m.line);
-  return lines.join('\n') + '\n';
+  /**
+   * The run's whole log as an artifact, without reading the run's lines back from the store: the
+   * previous phase's artifact, the few lines written between the phases (run-task stages), then
+   * this phase's own lines, kept as they were written.
+   */
+  private async saveLogArtifact(): Promise<void> {
+    const taskId = this.task.task_id;
+    const previousLast = this.task.log_artifact_last_line ?? 0;
+    const previous = previousLast > 0 ? (await readArtifactOfKind(this.deps, taskId, 'logs')).toString('utf8') : '';
+    const between: string[] = [];
+    read: for await (const chunk of this.deps.store.readLog(taskId, previousLast)) {
+      for (const m of chunk) {
+        if (m.line_num >= this.firstLine) break read;
+        between.push(m.line);
+      }
+    }
+    const text = previous + [...between, ...this.ownLines].map((l) => `${l}\n`).join('');
+    await saveArtifact(this.deps, taskId, 'logs', Buffer.from(text));
+    await this.update({ log_artifact_last_line: this.log.lastLine });
+  }
 }

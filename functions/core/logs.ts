@@ -85,6 +85,8 @@ export interface LogWriterOptions {
   maxChunkLines?: number;
   maxChunkBytes?: number;
   now?: () => Date;
+  /** when given, every line written (masked) is appended here too (the runner's log artifact) */
+  keepLines?: string[];
 }
 
 /**
@@ -148,6 +150,7 @@ export class LogWriter {
 
   private enqueue(m: LogMessage): void {
     this.queue.push(m);
+    this.opts.keepLines?.push(m.line);
     this.summary = summarize(this.summary, [m]);
     if (!this.pumping) this.pumping = this.pump().finally(() => (this.pumping = null));
   }

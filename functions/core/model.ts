@@ -197,6 +197,8 @@ export interface Task {
   phase_results?: Partial<Record<'plan' | 'apply', PhaseResult>>;
   /** Step Functions task token of the confirmation wait (a capability: never returned) */
   confirmation_token?: string;
+  /** the last line_num the run's `logs` artifact holds (each runner phase extends it) */
+  log_artifact_last_line?: number;
   /** when the current stage began (ISO), to time it into stage_timings */
   stage_started_at?: string;
   /** per run-task stage: the decision and its counts (SPEC §5 "run_task_summary") */

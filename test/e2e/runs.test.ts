@@ -268,6 +268,8 @@ describe('a plan_and_apply run, confirmed', () => {
     expect(state.outputs.greeting.value).toBe('hello');
     const logs = (await api.get(byKind.logs.download_url)).raw.toString('utf8');
     expect(logs).toContain('Apply complete!');
+    // The artifact is the stored log, plan and apply, line for line.
+    expect(logs).toBe((await storedLog(done.task_id)).map((m) => `${m.line}\n`).join(''));
   });
 
   it('lists runs newest first with log summaries, filters and paging', async () => {
