@@ -441,7 +441,7 @@ export async function benchLiveLogs(opts: LiveLogsOptions = {}): Promise<Record<
       console.log(`  CPU: terraform alone used ${bareBigCpu[0].toFixed(1)} s; during the run the embedded default used ${cpu.toFixed(1)} s and the runner processes (terraform included) ${childrenCpu.toFixed(1)} s — on ${cpus().length} cores`);
       console.log(`  stored ${rate(million, storedAt - first)}, delivered to 2 viewers ${rate(million, deliveredAt - first)} (${f.live.every((v) => v.gaps === 0) ? 'no gap' : 'GAPS'})`);
       figures.rssGrowthStreaming = peakUntil(deliveredAt) - before;
-      console.log(`  embedded default RSS: ${mb(before)} before, peak ${mb(peak)} during → growth ${mb(peak - before)} (goal ≤ 100 MB); ${mb(peakUntil(deliveredAt) - before)} of it while the lines streamed, the rest when the runner read the log back for its artifact; the runner process peaked at ${mb(runnerPeak)}`);
+      console.log(`  embedded default RSS: ${mb(before)} before, peak ${mb(peak)} during → growth ${mb(peak - before)} (goal ≤ 100 MB); ${mb(peakUntil(deliveredAt) - before)} of it while the lines streamed, the rest after the last line was delivered (the run ending); the runner process peaked at ${mb(runnerPeak)}`);
     }
     console.log(`(live-log benchmark: ${((performance.now() - started) / 1000).toFixed(0)} s; load average at the end ${load()})`);
     return figures;
