@@ -49,22 +49,26 @@ const phaseOf = (stage: RunTaskStage) => (stage === 'pre_plan' || stage === 'pos
 
 // ---------- Prepare ----------
 
+/** Iterations an inline Map runs at once (AWS's limit, and the local interpreter's). */
+export const MAP_BATCH = 40;
+
 export interface PreparedStage {
   count: number;
-  results: { result_id: string; timeout_seconds: number }[];
+  /** the results in batches of at most MAP_BATCH (a Map of Maps calls them all at once) */
+  batches: { result_id: string; timeout_seconds: number }[][];
   /** when `count` is 0: whether the run goes on (false after a cancel) */
   passed: boolean;
 }
 
 export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskStage): Promise<PreparedStage> {
   const task = await mustGetTask(deps, taskId);
-  if (task.final_status) return { count: 0, results: [], passed: false };
+  if (task.final_status) return { count: 0, batches: [], passed: false };
   if (task.cancel_requested) {
     await deps.store.updateTask(task, { final_status: 'cancelled' });
-    return { count: 0, results: [], passed: false };
+    return { count: 0, batches: [], passed: false };
   }
   const stageTasks = await tasksForStage(deps, task.workspace_id, stage);
-  if (stageTasks.length === 0) return { count: 0, results: [], passed: true };
+  if (stageTasks.length === 0) return { count: 0, batches: [], passed: true };
   const now = new Date().toISOString();
   const results: RunTaskResult[] = stageTasks.map(({ runTask, attachment, enforcement }) => ({
     result_id: newId('rtr'),
@@ -100,7 +104,10 @@ export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskSta
     () => ({ stage, stage_started_at: now }),
     lastLine,
   );
-  return { count: results.length, results: results.map((r) => ({ result_id: r.result_id, timeout_seconds: r.timeout_seconds })), passed: true };
+  const items = results.map((r) => ({ result_id: r.result_id, timeout_seconds: r.timeout_seconds }));
+  const batches: PreparedStage['batches'] = [];
+  for (let i = 0; i < items.length; i += MAP_BATCH) batches.push(items.slice(i, i + MAP_BATCH));
+  return { count: results.length, batches, passed: true };
 }
 
 // ---------- Dispatch ----------

@@ -101,7 +101,7 @@ function lambdaStep(arn: string, next: string, parameters: State, resultPath: st
 
 /**
  * A run-task stage (SPEC §5): Prepare creates a pending result per enabled run task (with none,
- * the run goes straight on); a Map calls
+ * the run goes straight on); Maps call
  * each endpoint in parallel and waits on its task token (heartbeat = the run task's timeout_seconds,
  * 3600 s in all); results that time out or cannot be dispatched are marked; Decide applies the
  * enforcement levels and leaves `$.stage_result.passed` for the next Choice.
@@ -121,7 +121,7 @@ function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string
       Type: 'Task',
       Resource: refs.prepareStageFunctionArn,
       Parameters: { ...taskId, stage },
-      // {count, results, passed}: a stage without run tasks goes straight on (or stops on a cancel).
+      // {count, batches, passed}: a stage without run tasks goes straight on (or stops on a cancel).
       ResultPath: '$.stage_result',
       TimeoutSeconds: TIMEOUTS.lambdaSeconds,
       Retry: lambdaRetry,
@@ -133,39 +133,55 @@ function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string
       Choices: [{ Variable: '$.stage_result.count', NumericGreaterThan: 0, Next: `${name}Tasks` }],
       Default: next,
     },
+    // Map of Maps: an inline Map runs at most 40 iterations at once, so Prepare hands out batches
+    // of at most 40 and every run task of the stage is called at the same time.
     [`${name}Tasks`]: {
       Type: 'Map',
-      ItemsPath: '$.stage_result.results',
-      ItemSelector: {
-        'task_id.$': '$.task_id',
-        'result_id.$': '$$.Map.Item.Value.result_id',
-        'heartbeat_seconds.$': '$$.Map.Item.Value.timeout_seconds',
-      },
+      ItemsPath: '$.stage_result.batches',
+      ItemSelector: { 'task_id.$': '$.task_id', 'batch.$': '$$.Map.Item.Value' },
       MaxConcurrency: 0,
       ItemProcessor: {
         ProcessorConfig: { Mode: 'INLINE' },
-        StartAt: `${name}Dispatch`,
+        StartAt: `${name}Batch`,
         States: {
-          [`${name}Dispatch`]: {
-            Type: 'Task',
-            Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-            Parameters: {
-              FunctionName: refs.dispatchFunctionArn,
-              // The result's full key, so Dispatch reads it in one request.
-              Payload: { 'task_id.$': '$.task_id', stage, 'result_id.$': '$.result_id', 'heartbeat_seconds.$': '$.heartbeat_seconds', 'token.$': '$$.Task.Token' },
+          [`${name}Batch`]: {
+            Type: 'Map',
+            ItemsPath: '$.batch',
+            ItemSelector: {
+              'task_id.$': '$.task_id',
+              'result_id.$': '$$.Map.Item.Value.result_id',
+              'heartbeat_seconds.$': '$$.Map.Item.Value.timeout_seconds',
             },
-            HeartbeatSecondsPath: '$.heartbeat_seconds',
-            TimeoutSeconds: TIMEOUTS.runTaskResultSeconds,
-            Retry: lambdaRetry,
+            MaxConcurrency: 0,
+            ItemProcessor: {
+              ProcessorConfig: { Mode: 'INLINE' },
+              StartAt: `${name}Dispatch`,
+              States: {
+                [`${name}Dispatch`]: {
+                  Type: 'Task',
+                  Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+                  Parameters: {
+                    FunctionName: refs.dispatchFunctionArn,
+                    // The result's full key, so Dispatch reads it in one request.
+                    Payload: { 'task_id.$': '$.task_id', stage, 'result_id.$': '$.result_id', 'heartbeat_seconds.$': '$.heartbeat_seconds', 'token.$': '$$.Task.Token' },
+                  },
+                  HeartbeatSecondsPath: '$.heartbeat_seconds',
+                  TimeoutSeconds: TIMEOUTS.runTaskResultSeconds,
+                  Retry: lambdaRetry,
+                  ResultPath: null,
+                  Catch: [
+                    { ErrorEquals: ['States.Timeout', 'States.HeartbeatTimeout'], ResultPath: '$.error', Next: `${name}MarkTimeout` },
+                    { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${name}MarkError` },
+                  ],
+                  End: true,
+                },
+                [`${name}MarkTimeout`]: markResult('timeout'),
+                [`${name}MarkError`]: markResult('error'),
+              },
+            },
             ResultPath: null,
-            Catch: [
-              { ErrorEquals: ['States.Timeout', 'States.HeartbeatTimeout'], ResultPath: '$.error', Next: `${name}MarkTimeout` },
-              { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${name}MarkError` },
-            ],
             End: true,
           },
-          [`${name}MarkTimeout`]: markResult('timeout'),
-          [`${name}MarkError`]: markResult('error'),
         },
       },
       ResultPath: null,

@@ -455,9 +455,9 @@ describe('three run tasks in one stage', () => {
   });
 });
 
-describe('a stage with 40 run tasks (the most a Map runs at once)', () => {
-  it('calls them all at once and takes 120 callbacks at once: every one answered 200, the audit chain intact', async () => {
-    const n = 40;
+describe('a stage with 60 run tasks (more than one Map runs at once)', () => {
+  it('calls them all at once and takes 180 callbacks at once: every one answered 200, the audit chain intact', async () => {
+    const n = 60;
     const rcv = await receiver({ kind: 'silent' });
     const ws = await workspace('rt-forty');
     const ids = await Promise.all(Array.from({ length: n }, (_, i) => defineRunTask(`many${i}`, rcv.url)));
@@ -465,7 +465,7 @@ describe('a stage with 40 run tasks (the most a Map runs at once)', () => {
     const { task_id } = await startTask(api, ws.name, 'plan');
     await requestsArrive(rcv, n, `the ${n} run tasks of post_plan were not all called at once`, 60_000);
     expect(rcv.requests.every((r) => r.signatureValid)).toBe(true);
-    // All callbacks at the same moment, each sent three times as a retrying receiver might: 120
+    // All callbacks at the same moment, each sent three times as a retrying receiver might: 180
     // requests, each audited. The repeats of a final callback are answered 200 and change nothing.
     const answers = await Promise.all(rcv.requests.flatMap((r) => [1, 2, 3].map(() => callBack(r.payload as Payload, final('passed', 'ok')))));
     expect(answers).toHaveLength(3 * n);

@@ -263,7 +263,11 @@ describe('workflow', () => {
     const map = definition.States[`${name}Tasks`];
     expect(map).toMatchObject({ Type: 'Map', Next: `${name}Decide` });
     expect(map.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: STATE.finalize })]);
-    const inner = map.ItemProcessor;
+    // Batches of at most 40 (an inline Map's concurrency), each a Map of Dispatch tasks.
+    expect(map.ItemsPath).toBe('$.stage_result.batches');
+    const batch = map.ItemProcessor.States[`${name}Batch`];
+    expect(batch).toMatchObject({ Type: 'Map', ItemsPath: '$.batch', MaxConcurrency: 0 });
+    const inner = batch.ItemProcessor;
     expect(inner.StartAt).toBe(`${name}Dispatch`);
     const dispatch = inner.States[`${name}Dispatch`];
     expect(dispatch.Type).toBe('Task');
@@ -272,7 +276,7 @@ describe('workflow', () => {
     expect(dispatch.Parameters.Payload['token.$']).toBe('$$.Task.Token');
     // No progress for the run task's own timeout_seconds ends the wait; so does an hour in all.
     expect(dispatch.HeartbeatSecondsPath).toBe('$.heartbeat_seconds');
-    expect(map.ItemSelector['heartbeat_seconds.$']).toBe('$$.Map.Item.Value.timeout_seconds');
+    expect(batch.ItemSelector['heartbeat_seconds.$']).toBe('$$.Map.Item.Value.timeout_seconds');
     expect(dispatch.TimeoutSeconds).toBe(3600);
     expect(dispatch.TimeoutSeconds).toBe(TIMEOUTS.runTaskResultSeconds);
     const [onTimeout, onError] = dispatch.Catch as Json[];

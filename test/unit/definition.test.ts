@@ -26,7 +26,9 @@ describe('run definition', () => {
     for (const stage of ['PrePlan', 'PostPlan', 'PreApply', 'PostApply']) {
       const map = def.States[`${stage}Tasks`];
       expect(map.Type).toBe('Map');
-      const dispatch = map.ItemProcessor!.States[`${stage}Dispatch`] as unknown as Record<string, unknown>;
+      const batch = map.ItemProcessor!.States[`${stage}Batch`];
+      expect(batch.Type).toBe('Map');
+      const dispatch = batch.ItemProcessor!.States[`${stage}Dispatch`] as unknown as Record<string, unknown>;
       expect(dispatch).toMatchObject({ Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken', HeartbeatSecondsPath: '$.heartbeat_seconds', TimeoutSeconds: 3600 });
     }
     expect(def.States.AwaitConfirmation).toMatchObject({ Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken' });
