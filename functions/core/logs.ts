@@ -61,16 +61,19 @@ export function emptySummary(): LogSummary {
   return { plan_lines: 0, apply_lines: 0, has_errors: false, last_line: '' };
 }
 
+/** Folds one message into a summary, in place (markers are not counted as lines). */
+function addToSummary(s: LogSummary, m: LogMessage): void {
+  if (m.type === 'stage_marker') return;
+  if (m.phase === 'plan') s.plan_lines++;
+  else s.apply_lines++;
+  if (!s.has_errors && (m.type === 'error' || /^(│ )?Error: /.test(m.line))) s.has_errors = true;
+  if (m.line.trim() !== '') s.last_line = m.line;
+}
+
 /** Folds messages into a task's log summary (markers are not counted as lines). */
 export function summarize(summary: LogSummary, messages: readonly LogMessage[]): LogSummary {
   const s = { ...summary };
-  for (const m of messages) {
-    if (m.type === 'stage_marker') continue;
-    if (m.phase === 'plan') s.plan_lines++;
-    else s.apply_lines++;
-    if (m.type === 'error' || /^(│ )?Error: /.test(m.line)) s.has_errors = true;
-    if (m.line.trim() !== '') s.last_line = m.line;
-  }
+  for (const m of messages) addToSummary(s, m);
   return s;
 }
 
@@ -111,7 +114,7 @@ export class LogWriter {
     this.maxLines = opts.maxChunkLines ?? 1000;
     this.maxBytes = opts.maxChunkBytes ?? 64 * 1024;
     this.now = opts.now ?? (() => new Date());
-    this.summary = summary;
+    this.summary = { ...summary };
   }
 
   get lastLine(): number {
@@ -151,7 +154,8 @@ export class LogWriter {
   private enqueue(m: LogMessage): void {
     this.queue.push(m);
     this.opts.keepLines?.push(m.line);
-    this.summary = summarize(this.summary, [m]);
+    // In place: this runs for every line terraform prints.
+    addToSummary(this.summary, m);
     if (!this.pumping) this.pumping = this.pump().finally(() => (this.pumping = null));
   }
 
