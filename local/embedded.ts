@@ -109,7 +109,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
       [LOCAL_REFS.awaitConfirmationFunctionArn]: awaitConfirmation,
       [LOCAL_REFS.finalizeFunctionArn]: finalize,
     } as never,
-    runRunner: (taskId, phase) => runners.run(taskId, phase),
+    runRunner: (taskId, phase, workspaceId) => runners.run(taskId, phase, workspaceId),
     onError: (taskId, err) => log({ level: 'ERROR', message: 'execution failed', task_id: taskId, error: (err as Error).message }),
   });
 

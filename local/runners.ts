@@ -61,12 +61,12 @@ export class LocalRunners implements RunnerControl {
     this.standby = child;
   }
 
-  run(taskId: number, phase: 'plan' | 'apply'): Promise<{ exitCode: number | null }> {
+  run(taskId: number, phase: 'plan' | 'apply', workspaceId?: string): Promise<{ exitCode: number | null }> {
     return new Promise((resolve) => {
       this.warm();
       const child = this.standby!;
       this.standby = null;
-      child.stdin!.end(`${JSON.stringify({ task_id: taskId, phase })}\n`);
+      child.stdin!.end(`${JSON.stringify({ task_id: taskId, phase, workspace_id: workspaceId })}\n`);
       this.warm();
       this.children.set(taskId, child);
       let tail = '';

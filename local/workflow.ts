@@ -20,7 +20,7 @@ export interface LocalWorkflowOptions {
   /** function ARN → handler (as deployed) */
   lambdas: Record<string, LambdaHandler>;
   /** runs one runner phase; resolves when the runner has exited */
-  runRunner(taskId: number, phase: 'plan' | 'apply'): Promise<{ exitCode: number | null }>;
+  runRunner(taskId: number, phase: 'plan' | 'apply', workspaceId?: string): Promise<{ exitCode: number | null }>;
   onError?(taskId: number, err: unknown): void;
 }
 
@@ -185,7 +185,7 @@ export class LocalWorkflow implements Workflow {
   private async runner(input: Json): Promise<Json> {
     const env = (input as { Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } }).Overrides.ContainerOverrides[0].Environment;
     const get = (n: string) => env.find((e) => e.Name === n)?.Value;
-    const result = await this.opts.runRunner(Number(get('RUNWAY_TASK_ID')), get('RUNWAY_PHASE') as 'plan' | 'apply');
+    const result = await this.opts.runRunner(Number(get('RUNWAY_TASK_ID')), get('RUNWAY_PHASE') as 'plan' | 'apply', get('RUNWAY_WORKSPACE_ID'));
     return { ExitCode: result.exitCode } as Json;
   }
 }

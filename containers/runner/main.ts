@@ -17,8 +17,8 @@ async function ecsTaskArn(): Promise<string | undefined> {
   return ((await r.json()) as { TaskARN?: string }).TaskARN;
 }
 
-async function assignment(): Promise<{ taskId: number; phase: string | undefined }> {
-  if (process.env.RUNWAY_STANDBY !== '1') return { taskId: Number(process.env.RUNWAY_TASK_ID), phase: process.env.RUNWAY_PHASE };
+async function assignment(): Promise<{ taskId: number; phase: string | undefined; workspaceId?: string }> {
+  if (process.env.RUNWAY_STANDBY !== '1') return { taskId: Number(process.env.RUNWAY_TASK_ID), phase: process.env.RUNWAY_PHASE, workspaceId: process.env.RUNWAY_WORKSPACE_ID };
   // Until assigned, an interrupt just ends the idle runner.
   const idle = () => process.exit(0);
   process.once('SIGINT', idle);
@@ -30,15 +30,15 @@ async function assignment(): Promise<{ taskId: number; phase: string | undefined
   }
   process.off('SIGINT', idle);
   process.off('SIGTERM', idle);
-  const a = JSON.parse(text.split('\n')[0] || '{}') as { task_id?: number; phase?: string };
-  return { taskId: Number(a.task_id), phase: a.phase };
+  const a = JSON.parse(text.split('\n')[0] || '{}') as { task_id?: number; phase?: string; workspace_id?: string };
+  return { taskId: Number(a.task_id), phase: a.phase, workspaceId: a.workspace_id };
 }
 
 async function main(): Promise<number> {
   const deps = runnerDepsFromEnv();
   // A warm runner opens its connection to the store while it waits (a miss costs nothing).
   if (process.env.RUNWAY_STANDBY === '1') void deps.store.getTask(0).catch(() => undefined);
-  const { taskId, phase } = await assignment();
+  const { taskId, phase, workspaceId } = await assignment();
   if (!Number.isInteger(taskId) || taskId <= 0 || (phase !== 'plan' && phase !== 'apply')) {
     console.error(JSON.stringify({ level: 'ERROR', message: 'RUNWAY_TASK_ID (integer) and RUNWAY_PHASE (plan|apply) are required' }));
     return 2;
@@ -55,7 +55,7 @@ async function main(): Promise<number> {
   // A cancel arrives as SIGINT (embedded default) or SIGTERM (ECS StopTask): pass it on as Ctrl-C.
   process.on('SIGINT', () => runner.interrupt());
   process.on('SIGTERM', () => runner.interrupt());
-  const result = await runner.run(taskId, phase);
+  const result = await runner.run(taskId, phase, workspaceId);
   console.log(JSON.stringify({ level: 'INFO', message: 'runner phase ended', task_id: taskId, phase, outcome: result?.outcome ?? 'errored' }));
   return result ? 0 : 1;
 }

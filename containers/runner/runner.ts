@@ -72,14 +72,12 @@ export class Runner {
     this.child?.kill('SIGINT');
   }
 
-  async run(taskId: number, phase: Phase): Promise<PhaseResult | null> {
-    const task = await this.deps.store.getTask(taskId);
+  /** `workspaceId`, when the caller knows it, lets every first read go at once. */
+  async run(taskId: number, phase: Phase, workspaceId?: string): Promise<PhaseResult | null> {
+    const wsReads = (id: string) => Promise.all([this.deps.store.getWorkspace(id), resolveVariables(this.deps, id)] as const);
+    const [task, lastLine, early] = await Promise.all([this.deps.store.getTask(taskId), this.deps.store.lastLogLine(taskId), workspaceId ? wsReads(workspaceId) : null]);
     if (!task) throw new Error(`task ${taskId} not found`);
-    const [ws, vars, lastLine] = await Promise.all([
-      this.deps.store.getWorkspace(task.workspace_id),
-      resolveVariables(this.deps, task.workspace_id),
-      this.deps.store.lastLogLine(taskId),
-    ]);
+    const [ws, vars] = early && workspaceId === task.workspace_id ? early : await wsReads(task.workspace_id);
     if (!ws) throw new Error(`workspace ${task.workspace_id} not found`);
     this.task = task;
     this.ws = ws;

@@ -60,14 +60,15 @@ export interface PreparedStage {
   passed: boolean;
 }
 
-export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskStage): Promise<PreparedStage> {
-  const task = await mustGetTask(deps, taskId);
+/** `workspaceId` (from the execution's input) lets the run and its run tasks be read together. */
+export async function prepareStage(deps: Deps, taskId: number, stage: RunTaskStage, workspaceId?: string): Promise<PreparedStage> {
+  const [task, early] = await Promise.all([mustGetTask(deps, taskId), workspaceId ? tasksForStage(deps, workspaceId, stage) : null]);
   if (task.final_status) return { count: 0, batches: [], passed: false };
   if (task.cancel_requested) {
     await deps.store.updateTask(task, { final_status: 'cancelled' });
     return { count: 0, batches: [], passed: false };
   }
-  const stageTasks = await tasksForStage(deps, task.workspace_id, stage);
+  const stageTasks = early && workspaceId === task.workspace_id ? early : await tasksForStage(deps, task.workspace_id, stage);
   if (stageTasks.length === 0) return { count: 0, batches: [], passed: true };
   const now = new Date().toISOString();
   const results: RunTaskResult[] = stageTasks.map(({ runTask, attachment, enforcement }) => ({

@@ -27,8 +27,8 @@ export interface PhaseDecision {
 }
 
 /** After a runner phase: read what the runner reported and decide what comes next. */
-export async function afterPhase(deps: Deps, taskId: number, phase: 'plan' | 'apply'): Promise<PhaseDecision> {
-  const task = await mustGetTask(deps, taskId);
+export async function afterPhase(deps: Deps, taskId: number, phase: 'plan' | 'apply', workspaceId?: string): Promise<PhaseDecision> {
+  const [task, early] = await Promise.all([mustGetTask(deps, taskId), workspaceId ? deps.store.getWorkspace(workspaceId) : null]);
   const result = task.phase_results?.[phase];
   let outcome: PhaseDecision['outcome'];
   let message: string | null | undefined;
@@ -45,7 +45,7 @@ export async function afterPhase(deps: Deps, taskId: number, phase: 'plan' | 'ap
     return { outcome, apply: 'none' };
   }
   if (phase === 'apply') return { outcome, apply: 'none' };
-  const ws = await deps.store.getWorkspace(task.workspace_id);
+  const ws = early?.workspace_id === task.workspace_id ? early : await deps.store.getWorkspace(task.workspace_id);
   const wantsApply = task.task_type === 'plan_and_apply' && ws?.execution_mode !== 'plan_only' && result?.has_changes !== false;
   if (!wantsApply) return { outcome, apply: 'none' };
   // auto_apply never bypasses the workspace's guards: without an admin's run or a ticket, a person confirms.

@@ -120,7 +120,7 @@ function runTaskStageStates(refs: RunDefinitionRefs, name: string, stage: string
     [name]: {
       Type: 'Task',
       Resource: refs.prepareStageFunctionArn,
-      Parameters: { ...taskId, stage },
+      Parameters: { ...taskId, 'workspace_id.$': '$.workspace_id', stage },
       // {count, batches, passed}: a stage without run tasks goes straight on (or stops on a cancel).
       ResultPath: '$.stage_result',
       TimeoutSeconds: TIMEOUTS.lambdaSeconds,
@@ -232,6 +232,7 @@ function runnerStep(runner: RunnerRefs, phase: RunnerPhase, next: string): State
             Environment: [
               { Name: 'RUNWAY_TASK_ID', 'Value.$': "States.Format('{}', $.task_id)" },
               { Name: 'RUNWAY_PHASE', Value: phase },
+              { Name: 'RUNWAY_WORKSPACE_ID', 'Value.$': '$.workspace_id' },
             ],
           },
         ],
@@ -260,7 +261,7 @@ export function buildRunDefinition(refs: RunDefinitionRefs): Record<string, unkn
     ...runTaskStageStates(refs, STATE.prePlan, 'pre_plan', STATE.prePlanPassed),
     [STATE.prePlanPassed]: passedChoice(STATE.plan),
     [STATE.plan]: runnerStep(refs.runner, 'plan', STATE.afterPlan),
-    [STATE.afterPlan]: lambdaStep(refs.afterPhaseFunctionArn, STATE.planSucceeded, { ...taskId, phase: 'plan' }, '$.phase_result'),
+    [STATE.afterPlan]: lambdaStep(refs.afterPhaseFunctionArn, STATE.planSucceeded, { ...taskId, 'workspace_id.$': '$.workspace_id', phase: 'plan' }, '$.phase_result'),
     [STATE.planSucceeded]: outcomeChoice(STATE.postPlan),
     ...runTaskStageStates(refs, STATE.postPlan, 'post_plan', STATE.postPlanPassed),
     [STATE.postPlanPassed]: passedChoice(STATE.applyMode),
@@ -292,7 +293,7 @@ export function buildRunDefinition(refs: RunDefinitionRefs): Record<string, unkn
     ...runTaskStageStates(refs, STATE.preApply, 'pre_apply', STATE.preApplyPassed),
     [STATE.preApplyPassed]: passedChoice(STATE.apply),
     [STATE.apply]: runnerStep(refs.runner, 'apply', STATE.afterApply),
-    [STATE.afterApply]: lambdaStep(refs.afterPhaseFunctionArn, STATE.applySucceeded, { ...taskId, phase: 'apply' }, '$.phase_result'),
+    [STATE.afterApply]: lambdaStep(refs.afterPhaseFunctionArn, STATE.applySucceeded, { ...taskId, 'workspace_id.$': '$.workspace_id', phase: 'apply' }, '$.phase_result'),
     [STATE.applySucceeded]: outcomeChoice(STATE.postApply),
     // post_apply results never change the outcome: whatever it returns, the run goes on to Finalize.
     ...runTaskStageStates(refs, STATE.postApply, 'post_apply', STATE.finalize),

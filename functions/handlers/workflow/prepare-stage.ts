@@ -4,4 +4,6 @@ import type { RunTaskStage } from '../../core/model.js';
 import { prepareStage, type PreparedStage } from '../../core/run-task-execution.js';
 import { getDeps } from '../../services.js';
 
-export const handler = middy<{ task_id: number; stage: RunTaskStage }, PreparedStage>().handler(async (event) => prepareStage(getDeps(), event.task_id, event.stage));
+export const handler = middy<{ task_id: number; workspace_id?: string; stage: RunTaskStage }, PreparedStage>().handler(async (event) =>
+  prepareStage(getDeps(), event.task_id, event.stage, event.workspace_id),
+);
