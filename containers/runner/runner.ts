@@ -324,8 +324,8 @@ export class Runner {
     await this.log.flush();
     // Every line is stored: the outcome and the log artifact can be written side by side.
     await Promise.all([
-      this.update({ ...changes, log_last_line: this.log.lastLine, log_summary: this.log.summary }),
-      this.saveLogArtifact(),
+      this.update({ ...changes, log_last_line: this.log.lastLine, log_summary: this.log.summary, log_artifact_last_line: this.log.lastLine }),
+      this.saveLogArtifact(this.task.log_artifact_last_line ?? 0),
     ]);
   }
 
@@ -334,9 +334,8 @@ export class Runner {
    * previous phase's artifact, the few lines written between the phases (run-task stages), then
    * this phase's own lines, kept as they were written.
    */
-  private async saveLogArtifact(): Promise<void> {
+  private async saveLogArtifact(previousLast: number): Promise<void> {
     const taskId = this.task.task_id;
-    const previousLast = this.task.log_artifact_last_line ?? 0;
     const previous = previousLast > 0 ? (await readArtifactOfKind(this.deps, taskId, 'logs')).toString('utf8') : '';
     const between: string[] = [];
     read: for await (const chunk of this.deps.store.readLog(taskId, previousLast)) {
@@ -347,6 +346,5 @@ export class Runner {
     }
     const text = previous + [...between, ...this.ownLines].map((l) => `${l}\n`).join('');
     await saveArtifact(this.deps, taskId, 'logs', Buffer.from(text));
-    await this.update({ log_artifact_last_line: this.log.lastLine });
   }
 }
