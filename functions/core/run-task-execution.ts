@@ -5,7 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Deps } from './deps.js';
-import { ApiError, conflict, gone, notFound, unauthorized, unprocessable } from './errors.js';
+import { conflict, gone, notFound, unauthorized, unprocessable } from './errors.js';
 import { newId, newToken, sha256 } from './ids.js';
 import { LogWriter } from './logs.js';
 import {
@@ -499,4 +499,3 @@ export async function verifyRunTask(deps: Deps, rt: RunTask) {
   };
 }
 
-export { ApiError };

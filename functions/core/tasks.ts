@@ -138,16 +138,6 @@ export function timingsWithCurrentStage(task: Task, now = Date.now()): Record<st
   return timings;
 }
 
-export async function getTaskFor(deps: Deps, p: Principal, taskId: number, access: (wsId: string) => Promise<Workspace>): Promise<{ task: Task; ws: Workspace }> {
-  const task = await deps.store.getTask(taskId);
-  if (!task) throw notFound(`task ${taskId}`);
-  const ws = await access(task.workspace_id).catch(() => {
-    throw notFound(`task ${taskId}`);
-  });
-  void p;
-  return { task, ws };
-}
-
 export async function confirmTask(deps: Deps, p: Principal, task: Task, ws: Workspace, input: { ticket?: string } = {}): Promise<Task> {
   if (ws.apply_requires_admin && p.role !== 'admin') throw forbidden(`workspace ${ws.name} requires an admin to confirm applies`);
   if (task.status !== 'apply_pending' || !task.confirmation_token) throw conflict(`task ${task.task_id} is ${task.status}; only apply_pending runs can be confirmed`);
