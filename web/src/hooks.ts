@@ -1,5 +1,5 @@
-/** Data loading for screens: load once, reload on demand, poll while something is in progress. */
-import { useCallback, useEffect, useRef, useState } from 'react';
+/** Data loading for screens (load once, reload on demand, poll while something is in progress) and form submission. */
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -22,20 +22,26 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
   pollRef.current = pollMs;
   const generation = useRef(0);
 
-  const reload = useCallback(async () => {
-    const gen = generation.current;
+  // One load into state, ignored if a newer generation (deps changed, unmounted) began meanwhile.
+  // Answers the loaded value, or null when the load failed or was superseded.
+  const loadOnce = useCallback(async (gen: number): Promise<{ value: T } | null> => {
     try {
       const value = await loadRef.current();
-      if (gen !== generation.current) return;
+      if (gen !== generation.current) return null;
       setData(value);
       setError(null);
+      return { value };
     } catch (err) {
-      if (gen !== generation.current) return;
-      setError(err as Error);
+      if (gen === generation.current) setError(err as Error);
+      return null;
     } finally {
       if (gen === generation.current) setLoading(false);
     }
   }, []);
+
+  const reload = useCallback(async () => {
+    await loadOnce(generation.current);
+  }, [loadOnce]);
 
   useEffect(() => {
     const gen = ++generation.current;
@@ -45,18 +51,9 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
     let timer: ReturnType<typeof setTimeout> | undefined;
     let last: T | undefined;
     const tick = async () => {
-      try {
-        last = await loadRef.current();
-        if (gen !== generation.current) return;
-        setData(last);
-        setError(null);
-      } catch (err) {
-        if (gen !== generation.current) return;
-        setError(err as Error);
-      } finally {
-        if (gen === generation.current) setLoading(false);
-      }
+      const loaded = await loadOnce(gen);
       if (gen !== generation.current) return;
+      if (loaded) last = loaded.value;
       const p = pollRef.current;
       const ms = typeof p === 'function' ? p(last) : p;
       if (ms) timer = setTimeout(tick, ms);
@@ -69,4 +66,32 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
   }, deps);
 
   return { data, error, loading, reload };
+}
+
+export interface Submit {
+  busy: boolean;
+  error: Error | null;
+  onSubmit: (e: FormEvent) => Promise<void>;
+}
+
+/**
+ * A form's submit handler around `action`: no page reload, busy while it runs, and the error it
+ * throws kept for an ErrorNotice (cleared on the next submit).
+ */
+export function useSubmit(action: () => Promise<void>): Submit {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  const onSubmit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, onSubmit };
 }

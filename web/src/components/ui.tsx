@@ -1,5 +1,6 @@
 /** The small design system: pills, buttons, cards, dialogs, form fields, notices. */
 import { useEffect, useRef, type ReactNode } from 'react';
+import type { Submit } from '../hooks';
 import type { ResultStatus, TaskStatus } from '../types';
 
 type Tone = 'neutral' | 'info' | 'success' | 'warning' | 'danger' | 'muted' | 'accent';
@@ -107,6 +108,35 @@ export function Dialog({ title, onClose, children, footer, wide }: { title: stri
         {footer && <footer className="dialog-footer">{footer}</footer>}
       </div>
     </div>
+  );
+}
+
+/**
+ * A Dialog holding one form (`id`), with Cancel and a primary submit button in its footer; the
+ * submit button is disabled while `submit` is busy or when `disabled`, and the error shows last.
+ */
+export function FormDialog({ id, title, onClose, submit, submitLabel, disabled, wide, children }: { id: string; title: string; onClose: () => void; submit: Submit; submitLabel: ReactNode; disabled?: boolean; wide?: boolean; children: ReactNode }) {
+  return (
+    <Dialog
+      title={title}
+      onClose={onClose}
+      wide={wide}
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" form={id} className="btn btn-primary" disabled={submit.busy || disabled}>
+            {submitLabel}
+          </button>
+        </>
+      }
+    >
+      <form id={id} className="form" onSubmit={submit.onSubmit}>
+        {children}
+        <ErrorNotice error={submit.error} />
+      </form>
+    </Dialog>
   );
 }
 

@@ -1,10 +1,10 @@
 /** Admin: run task definitions (seed 000 §5.1–5.2): list, create, edit, verify, delete. */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api, ApiError, enc } from '../api';
 import { KeyIcon } from '../components/icons';
-import { Badge, Card, Dialog, Empty, ErrorNotice, Field, Notice, Spinner } from '../components/ui';
+import { Badge, Card, Empty, ErrorNotice, Field, FormDialog, Notice, Spinner } from '../components/ui';
 import { stageLabel } from '../format';
-import { useLoad } from '../hooks';
+import { useLoad, useSubmit } from '../hooks';
 import { RUN_TASK_STAGES, type EnforcementLevel, type RunTask, type RunTaskStage } from '../types';
 
 const NAME = /^[a-zA-Z0-9_-]+$/;
@@ -187,18 +187,13 @@ function RunTaskDialog({ existing, onClose, onSaved }: { existing: RunTask | nul
   const [isGlobal, setIsGlobal] = useState(existing?.is_global ?? false);
   const [globalStage, setGlobalStage] = useState<RunTaskStage>(existing?.global_stage ?? 'post_plan');
   const [globalLevel, setGlobalLevel] = useState<EnforcementLevel>(existing?.global_enforcement_level ?? 'advisory');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
 
   const nameError = name && (!NAME.test(name) || name.length > 100) ? 'Can only contain letters, numbers, dashes and underscores.' : null;
   const endpointError = endpoint && !/^https?:\/\/\S+$/i.test(endpoint) ? 'Must be an http:// or https:// URL.' : null;
   const t = Number(timeout);
   const timeoutError = !Number.isInteger(t) || t < 60 || t > 3600 ? 'Between 60 and 3600 seconds.' : null;
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const submit = useSubmit(async () => {
     const body: Record<string, unknown> = {
       description,
       endpoint_url: endpoint,
@@ -212,94 +207,80 @@ function RunTaskDialog({ existing, onClose, onSaved }: { existing: RunTask | nul
     // Write-only: sent only when typed (or removed); the form never shows the stored key.
     if (hmacKey) body.hmac_key = hmacKey;
     else if (removeKey) body.hmac_key = null;
-    try {
-      if (existing) await api.put(`/run-tasks/${enc(existing.run_task_id)}`, body);
-      else await api.post('/run-tasks', body);
-      onSaved();
-    } catch (err) {
-      setError(err as Error);
-      setBusy(false);
-    }
-  };
+    if (existing) await api.put(`/run-tasks/${enc(existing.run_task_id)}`, body);
+    else await api.post('/run-tasks', body);
+    onSaved();
+  });
 
   return (
-    <Dialog
+    <FormDialog
+      id="run-task-form"
       title={existing ? `Edit run task ${existing.name}` : 'Create a run task'}
       onClose={onClose}
       wide
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="run-task-form" className="btn btn-primary" disabled={busy || !name || !endpoint || !!nameError || !!endpointError || !!timeoutError}>
-            {existing ? 'Save' : 'Create'}
-          </button>
-        </>
-      }
+      submit={submit}
+      submitLabel={existing ? 'Save' : 'Create'}
+      disabled={!name || !endpoint || !!nameError || !!endpointError || !!timeoutError}
     >
-      <form id="run-task-form" className="form" onSubmit={submit}>
-        {!existing && <p className="muted">Create a run task that workspaces can attach to a stage of their runs.</p>}
-        <Field label="Name *" hint="Can only contain letters, numbers, dashes and underscores." error={nameError} htmlFor="rt-name">
-          <input id="rt-name" name="name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. Example" required />
+      {!existing && <p className="muted">Create a run task that workspaces can attach to a stage of their runs.</p>}
+      <Field label="Name *" hint="Can only contain letters, numbers, dashes and underscores." error={nameError} htmlFor="rt-name">
+        <input id="rt-name" name="name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. Example" required />
+      </Field>
+      <Field label="Description (optional)" htmlFor="rt-description">
+        <input id="rt-description" name="description" value={description} onChange={(e) => setDescription(e.target.value)} placeholder="e.g. A description looks like this" />
+      </Field>
+      <Field label="Endpoint URL *" hint="Run tasks will POST to this URL." error={endpointError} htmlFor="rt-endpoint">
+        <input id="rt-endpoint" name="endpoint_url" value={endpoint} onChange={(e) => setEndpoint(e.target.value)} placeholder="https://www.example.io/..." required />
+      </Field>
+      <Field
+        label="HMAC key (optional)"
+        hint={existing?.hmac_key_set ? `A key is set (fingerprint ${existing.hmac_key_fingerprint ?? 'unknown'}). Type a new one to replace it; leave empty to keep it.` : 'A secret key that may be required by the service to verify request authenticity.'}
+        htmlFor="rt-hmac"
+      >
+        <input id="rt-hmac" name="hmac_key" type="password" autoComplete="new-password" value={hmacKey} onChange={(e) => setHmacKey(e.target.value)} placeholder="sensitive - write only" />
+      </Field>
+      {existing?.hmac_key_set && (
+        <label className="check">
+          <input type="checkbox" checked={removeKey} disabled={!!hmacKey} onChange={(e) => setRemoveKey(e.target.checked)} /> Remove the HMAC key
+        </label>
+      )}
+      <div className="form-row">
+        <Field label="Timeout (seconds)" hint="60–3600; a result with no progress for this long times out." error={timeoutError} htmlFor="rt-timeout">
+          <input id="rt-timeout" name="timeout_seconds" type="number" min={60} max={3600} value={timeout} onChange={(e) => setTimeoutSeconds(e.target.value)} />
         </Field>
-        <Field label="Description (optional)" htmlFor="rt-description">
-          <input id="rt-description" name="description" value={description} onChange={(e) => setDescription(e.target.value)} placeholder="e.g. A description looks like this" />
-        </Field>
-        <Field label="Endpoint URL *" hint="Run tasks will POST to this URL." error={endpointError} htmlFor="rt-endpoint">
-          <input id="rt-endpoint" name="endpoint_url" value={endpoint} onChange={(e) => setEndpoint(e.target.value)} placeholder="https://www.example.io/..." required />
-        </Field>
-        <Field
-          label="HMAC key (optional)"
-          hint={existing?.hmac_key_set ? `A key is set (fingerprint ${existing.hmac_key_fingerprint ?? 'unknown'}). Type a new one to replace it; leave empty to keep it.` : 'A secret key that may be required by the service to verify request authenticity.'}
-          htmlFor="rt-hmac"
-        >
-          <input id="rt-hmac" name="hmac_key" type="password" autoComplete="new-password" value={hmacKey} onChange={(e) => setHmacKey(e.target.value)} placeholder="sensitive - write only" />
-        </Field>
-        {existing?.hmac_key_set && (
+        <Field label="Status">
           <label className="check">
-            <input type="checkbox" checked={removeKey} disabled={!!hmacKey} onChange={(e) => setRemoveKey(e.target.checked)} /> Remove the HMAC key
+            <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} /> Enabled
           </label>
+        </Field>
+      </div>
+      <fieldset className="fieldset">
+        <legend>
+          <label className="check">
+            <input type="checkbox" name="is_global" checked={isGlobal} onChange={(e) => setIsGlobal(e.target.checked)} /> Global: run in every workspace
+          </label>
+        </legend>
+        {isGlobal && (
+          <div className="form-row">
+            <Field label="Stage">
+              <select aria-label="Global stage" value={globalStage} onChange={(e) => setGlobalStage(e.target.value as RunTaskStage)}>
+                {RUN_TASK_STAGES.map((s) => (
+                  <option key={s} value={s}>
+                    {stageLabel(s)}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field label="Enforcement level">
+              <select aria-label="Global enforcement level" value={globalLevel} onChange={(e) => setGlobalLevel(e.target.value as EnforcementLevel)}>
+                <option value="advisory">Advisory</option>
+                <option value="mandatory">Mandatory</option>
+              </select>
+            </Field>
+          </div>
         )}
-        <div className="form-row">
-          <Field label="Timeout (seconds)" hint="60–3600; a result with no progress for this long times out." error={timeoutError} htmlFor="rt-timeout">
-            <input id="rt-timeout" name="timeout_seconds" type="number" min={60} max={3600} value={timeout} onChange={(e) => setTimeoutSeconds(e.target.value)} />
-          </Field>
-          <Field label="Status">
-            <label className="check">
-              <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} /> Enabled
-            </label>
-          </Field>
-        </div>
-        <fieldset className="fieldset">
-          <legend>
-            <label className="check">
-              <input type="checkbox" name="is_global" checked={isGlobal} onChange={(e) => setIsGlobal(e.target.checked)} /> Global: run in every workspace
-            </label>
-          </legend>
-          {isGlobal && (
-            <div className="form-row">
-              <Field label="Stage">
-                <select aria-label="Global stage" value={globalStage} onChange={(e) => setGlobalStage(e.target.value as RunTaskStage)}>
-                  {RUN_TASK_STAGES.map((s) => (
-                    <option key={s} value={s}>
-                      {stageLabel(s)}
-                    </option>
-                  ))}
-                </select>
-              </Field>
-              <Field label="Enforcement level">
-                <select aria-label="Global enforcement level" value={globalLevel} onChange={(e) => setGlobalLevel(e.target.value as EnforcementLevel)}>
-                  <option value="advisory">Advisory</option>
-                  <option value="mandatory">Mandatory</option>
-                </select>
-              </Field>
-            </div>
-          )}
-        </fieldset>
-        {!existing && <Notice tone="info">Creating a run task sends no traffic. Use Verify afterwards to send the test payload.</Notice>}
-        <ErrorNotice error={error} />
-      </form>
-    </Dialog>
+      </fieldset>
+      {!existing && <Notice tone="info">Creating a run task sends no traffic. Use Verify afterwards to send the test payload.</Notice>}
+    </FormDialog>
   );
 }

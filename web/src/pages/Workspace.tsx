@@ -1,9 +1,9 @@
 /** A workspace: its runs (and "Start run"), variables, configuration upload and settings. */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api, enc } from '../api';
-import { Badge, Card, Dialog, Empty, ErrorNotice, Field, Spinner, StatusPill, Tabs } from '../components/ui';
+import { Badge, Card, Empty, ErrorNotice, Field, FormDialog, Spinner, StatusPill, Tabs } from '../components/ui';
 import { formatSeconds, formatTime, timeAgo } from '../format';
-import { useLoad } from '../hooks';
+import { useLoad, useSubmit } from '../hooks';
 import { Link, navigate } from '../router';
 import { isFinal, type Task, type TaskListItem, type Workspace } from '../types';
 import { ConfigurationTab } from './workspace/Configuration';
@@ -188,58 +188,32 @@ function RunsTab({ ws }: { ws: Workspace }) {
 function StartRunDialog({ ws, onClose }: { ws: Workspace; onClose: () => void }) {
   const [type, setType] = useState<'plan' | 'plan_and_apply'>(ws.execution_mode === 'plan_only' ? 'plan' : 'plan_and_apply');
   const [description, setDescription] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const task = await api.post<Task>(`/workspaces/${enc(ws.workspace_id)}/tasks`, { task_type: type, description: description || undefined });
-      navigate(`/workspaces/${enc(ws.name)}/tasks/${task.task_id}`);
-    } catch (err) {
-      setError(err as Error);
-      setBusy(false);
-    }
-  };
+  const submit = useSubmit(async () => {
+    const task = await api.post<Task>(`/workspaces/${enc(ws.workspace_id)}/tasks`, { task_type: type, description: description || undefined });
+    navigate(`/workspaces/${enc(ws.name)}/tasks/${task.task_id}`);
+  });
 
   return (
-    <Dialog
-      title="Start a run"
-      onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="start-run" className="btn btn-primary" disabled={busy}>
-            {busy ? 'Starting…' : 'Start run'}
-          </button>
-        </>
-      }
-    >
-      <form id="start-run" className="form" onSubmit={submit}>
-        <Field label="Run type">
-          <div className="radio-cards">
-            <label className={`radio-card${type === 'plan_and_apply' ? ' selected' : ''}${ws.execution_mode === 'plan_only' ? ' disabled' : ''}`}>
-              <input type="radio" name="type" value="plan_and_apply" disabled={ws.execution_mode === 'plan_only'} checked={type === 'plan_and_apply'} onChange={() => setType('plan_and_apply')} />
-              <span className="radio-title">Plan and apply</span>
-              <span className="radio-text">{ws.auto_apply ? 'Applies as soon as the plan succeeds (auto-apply).' : 'Waits for your confirmation after the plan.'}</span>
-            </label>
-            <label className={`radio-card${type === 'plan' ? ' selected' : ''}`}>
-              <input type="radio" name="type" value="plan" checked={type === 'plan'} onChange={() => setType('plan')} />
-              <span className="radio-title">Plan only</span>
-              <span className="radio-text">Shows what would change.</span>
-            </label>
-          </div>
-        </Field>
-        <Field label="Message (optional)" htmlFor="run-description">
-          <input id="run-description" value={description} onChange={(e) => setDescription(e.target.value)} placeholder="Why this run?" />
-        </Field>
-        <p className="muted small">The run uses the latest configuration version uploaded to {ws.name}.</p>
-        <ErrorNotice error={error} />
-      </form>
-    </Dialog>
+    <FormDialog id="start-run" title="Start a run" onClose={onClose} submit={submit} submitLabel={submit.busy ? 'Starting…' : 'Start run'}>
+      <Field label="Run type">
+        <div className="radio-cards">
+          <label className={`radio-card${type === 'plan_and_apply' ? ' selected' : ''}${ws.execution_mode === 'plan_only' ? ' disabled' : ''}`}>
+            <input type="radio" name="type" value="plan_and_apply" disabled={ws.execution_mode === 'plan_only'} checked={type === 'plan_and_apply'} onChange={() => setType('plan_and_apply')} />
+            <span className="radio-title">Plan and apply</span>
+            <span className="radio-text">{ws.auto_apply ? 'Applies as soon as the plan succeeds (auto-apply).' : 'Waits for your confirmation after the plan.'}</span>
+          </label>
+          <label className={`radio-card${type === 'plan' ? ' selected' : ''}`}>
+            <input type="radio" name="type" value="plan" checked={type === 'plan'} onChange={() => setType('plan')} />
+            <span className="radio-title">Plan only</span>
+            <span className="radio-text">Shows what would change.</span>
+          </label>
+        </div>
+      </Field>
+      <Field label="Message (optional)" htmlFor="run-description">
+        <input id="run-description" value={description} onChange={(e) => setDescription(e.target.value)} placeholder="Why this run?" />
+      </Field>
+      <p className="muted small">The run uses the latest configuration version uploaded to {ws.name}.</p>
+    </FormDialog>
   );
 }

@@ -1,9 +1,9 @@
 /** The workspaces list, with each workspace's latest run, and the "New workspace" dialog. */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api, enc } from '../api';
-import { Badge, Card, Dialog, Empty, ErrorNotice, Field, Spinner, StatusPill } from '../components/ui';
+import { Badge, Card, Empty, ErrorNotice, Field, FormDialog, Spinner, StatusPill } from '../components/ui';
 import { formatSeconds, timeAgo } from '../format';
-import { useLoad } from '../hooks';
+import { useLoad, useSubmit } from '../hooks';
 import { Link, navigate } from '../router';
 import type { TaskListItem, Workspace } from '../types';
 
@@ -101,67 +101,41 @@ function NewWorkspaceDialog({ onClose }: { onClose: () => void }) {
   const [mode, setMode] = useState<'plan_and_apply' | 'plan_only'>('plan_and_apply');
   const [autoApply, setAutoApply] = useState(false);
   const [adminApply, setAdminApply] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
   const nameError = name && !NAME_PATTERN.test(name) ? 'Use 1–90 letters, digits, dashes and underscores.' : null;
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const ws = await api.post<Workspace>('/workspaces', { name, description: description || undefined, execution_mode: mode, auto_apply: autoApply, apply_requires_admin: adminApply });
-      navigate(`/workspaces/${enc(ws.name)}?tab=configuration`);
-    } catch (err) {
-      setError(err as Error);
-      setBusy(false);
-    }
-  };
+  const submit = useSubmit(async () => {
+    const ws = await api.post<Workspace>('/workspaces', { name, description: description || undefined, execution_mode: mode, auto_apply: autoApply, apply_requires_admin: adminApply });
+    navigate(`/workspaces/${enc(ws.name)}?tab=configuration`);
+  });
 
   return (
-    <Dialog
-      title="New workspace"
-      onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="new-workspace" className="btn btn-primary" disabled={busy || !name || !!nameError}>
-            {busy ? 'Creating…' : 'Create workspace'}
-          </button>
-        </>
-      }
-    >
-      <form id="new-workspace" onSubmit={submit} className="form">
-        <Field label="Name" hint="Letters, digits, dashes and underscores; unique." error={nameError} htmlFor="ws-name">
-          <input id="ws-name" name="name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. network-prod" required />
-        </Field>
-        <Field label="Description (optional)" htmlFor="ws-description">
-          <input id="ws-description" name="description" value={description} onChange={(e) => setDescription(e.target.value)} />
-        </Field>
-        <Field label="Execution mode">
-          <div className="radio-cards">
-            <label className={`radio-card${mode === 'plan_and_apply' ? ' selected' : ''}`}>
-              <input type="radio" name="mode" checked={mode === 'plan_and_apply'} onChange={() => setMode('plan_and_apply')} />
-              <span className="radio-title">Plan and apply</span>
-              <span className="radio-text">Runs plan, then apply after confirmation.</span>
-            </label>
-            <label className={`radio-card${mode === 'plan_only' ? ' selected' : ''}`}>
-              <input type="radio" name="mode" checked={mode === 'plan_only'} onChange={() => setMode('plan_only')} />
-              <span className="radio-title">Plan only</span>
-              <span className="radio-text">Speculative plans; nothing is applied.</span>
-            </label>
-          </div>
-        </Field>
-        <label className="check">
-          <input type="checkbox" checked={autoApply} onChange={(e) => setAutoApply(e.target.checked)} /> Auto-apply: apply a successful plan without confirmation
-        </label>
-        <label className="check">
-          <input type="checkbox" checked={adminApply} onChange={(e) => setAdminApply(e.target.checked)} /> Only admins may confirm applies
-        </label>
-        <ErrorNotice error={error} />
-      </form>
-    </Dialog>
+    <FormDialog id="new-workspace" title="New workspace" onClose={onClose} submit={submit} submitLabel={submit.busy ? 'Creating…' : 'Create workspace'} disabled={!name || !!nameError}>
+      <Field label="Name" hint="Letters, digits, dashes and underscores; unique." error={nameError} htmlFor="ws-name">
+        <input id="ws-name" name="name" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. network-prod" required />
+      </Field>
+      <Field label="Description (optional)" htmlFor="ws-description">
+        <input id="ws-description" name="description" value={description} onChange={(e) => setDescription(e.target.value)} />
+      </Field>
+      <Field label="Execution mode">
+        <div className="radio-cards">
+          <label className={`radio-card${mode === 'plan_and_apply' ? ' selected' : ''}`}>
+            <input type="radio" name="mode" checked={mode === 'plan_and_apply'} onChange={() => setMode('plan_and_apply')} />
+            <span className="radio-title">Plan and apply</span>
+            <span className="radio-text">Runs plan, then apply after confirmation.</span>
+          </label>
+          <label className={`radio-card${mode === 'plan_only' ? ' selected' : ''}`}>
+            <input type="radio" name="mode" checked={mode === 'plan_only'} onChange={() => setMode('plan_only')} />
+            <span className="radio-title">Plan only</span>
+            <span className="radio-text">Speculative plans; nothing is applied.</span>
+          </label>
+        </div>
+      </Field>
+      <label className="check">
+        <input type="checkbox" checked={autoApply} onChange={(e) => setAutoApply(e.target.checked)} /> Auto-apply: apply a successful plan without confirmation
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={adminApply} onChange={(e) => setAdminApply(e.target.checked)} /> Only admins may confirm applies
+      </label>
+    </FormDialog>
   );
 }

@@ -1,7 +1,8 @@
 /** Workspace settings: general fields, run tasks (seed 000 §5.3–5.4), deletion. */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api, enc } from '../../api';
 import { Card, ErrorNotice, Field, Notice } from '../../components/ui';
+import { useSubmit } from '../../hooks';
 import { navigate } from '../../router';
 import { useSession } from '../../session';
 import type { Workspace } from '../../types';
@@ -41,27 +42,20 @@ function General({ ws, onChanged }: { ws: Workspace; onChanged: () => void }) {
   const [adminApply, setAdminApply] = useState(ws.apply_requires_admin);
   const [version, setVersion] = useState(ws.terraform_version);
   const [dir, setDir] = useState(ws.working_directory);
-  const [error, setError] = useState<Error | null>(null);
   const [saved, setSaved] = useState(false);
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setError(null);
+  const { error, onSubmit } = useSubmit(async () => {
     setSaved(false);
-    try {
-      const body: Record<string, unknown> = { description, execution_mode: mode, auto_apply: autoApply, terraform_version: version, working_directory: dir };
-      if (adminApply !== ws.apply_requires_admin) body.apply_requires_admin = adminApply;
-      await api.patch(`/workspaces/${enc(ws.workspace_id)}`, body);
-      setSaved(true);
-      onChanged();
-    } catch (err) {
-      setError(err as Error);
-    }
-  };
+    const body: Record<string, unknown> = { description, execution_mode: mode, auto_apply: autoApply, terraform_version: version, working_directory: dir };
+    if (adminApply !== ws.apply_requires_admin) body.apply_requires_admin = adminApply;
+    await api.patch(`/workspaces/${enc(ws.workspace_id)}`, body);
+    setSaved(true);
+    onChanged();
+  });
 
   return (
     <Card title="General">
-      <form className="form" onSubmit={submit}>
+      <form className="form" onSubmit={onSubmit}>
         <Field label="Description" htmlFor="set-description">
           <input id="set-description" value={description} onChange={(e) => setDescription(e.target.value)} />
         </Field>
@@ -99,19 +93,13 @@ function General({ ws, onChanged }: { ws: Workspace; onChanged: () => void }) {
 
 function Danger({ ws }: { ws: Workspace }) {
   const [confirmName, setConfirmName] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    try {
-      await api.delete(`/workspaces/${enc(ws.workspace_id)}`);
-      navigate('/workspaces');
-    } catch (err) {
-      setError(err as Error);
-    }
-  };
+  const { error, onSubmit } = useSubmit(async () => {
+    await api.delete(`/workspaces/${enc(ws.workspace_id)}`);
+    navigate('/workspaces');
+  });
   return (
     <Card title="Delete workspace" className="card-danger">
-      <form className="form" onSubmit={submit}>
+      <form className="form" onSubmit={onSubmit}>
         <p>Deleting a workspace removes its configuration versions, variables and state. Runs that are active or queued must be cancelled first.</p>
         <Field label={`Type ${ws.name} to confirm`} htmlFor="del-name">
           <input id="del-name" value={confirmName} onChange={(e) => setConfirmName(e.target.value)} />

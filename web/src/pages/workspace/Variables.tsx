@@ -1,10 +1,10 @@
 /** Workspace variables: terraform and env; sensitive values are write-only and shown as set. */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api, enc } from '../../api';
 import { LockIcon } from '../../components/icons';
 import { Badge, Card, Empty, ErrorNotice, Field, Spinner } from '../../components/ui';
 import { timeAgo } from '../../format';
-import { useLoad } from '../../hooks';
+import { useLoad, useSubmit } from '../../hooks';
 import type { Variable, Workspace } from '../../types';
 
 const KEY = /^[a-zA-Z_][a-zA-Z0-9_]{0,127}$/;
@@ -88,31 +88,20 @@ function VariableForm({ ws, editing, onDone }: { ws: Workspace; editing: Variabl
   const [category, setCategory] = useState<'terraform' | 'env'>(editing?.category ?? 'terraform');
   const [sensitive, setSensitive] = useState(editing?.sensitive ?? false);
   const [hcl, setHcl] = useState(editing?.hcl ?? false);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
   const keyError = key && !KEY.test(key) ? 'Start with a letter or _, then letters, digits or _.' : null;
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.put(`/workspaces/${enc(ws.workspace_id)}/variables/${enc(key)}`, { value, category, sensitive, hcl });
-      setKey('');
-      setValue('');
-      setSensitive(false);
-      setHcl(false);
-      onDone();
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, onSubmit } = useSubmit(async () => {
+    await api.put(`/workspaces/${enc(ws.workspace_id)}/variables/${enc(key)}`, { value, category, sensitive, hcl });
+    setKey('');
+    setValue('');
+    setSensitive(false);
+    setHcl(false);
+    onDone();
+  });
 
   return (
     <Card title={editing ? `Edit ${editing.key}` : 'Add variable'}>
-      <form className="form" onSubmit={submit} data-testid="variable-form">
+      <form className="form" onSubmit={onSubmit} data-testid="variable-form">
         <Field label="Key" error={keyError} htmlFor="var-key">
           <input id="var-key" value={key} onChange={(e) => setKey(e.target.value)} disabled={!!editing} placeholder="e.g. region" required />
         </Field>

@@ -1,9 +1,9 @@
 /** The workspace's run tasks (seed 000 §5.3) and the configure dialog (§5.4). */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { api, enc } from '../../api';
-import { Badge, Card, Dialog, Empty, ErrorNotice, Field, Spinner } from '../../components/ui';
+import { Badge, Card, Empty, ErrorNotice, Field, FormDialog, Spinner } from '../../components/ui';
 import { stageLabel } from '../../format';
-import { useLoad } from '../../hooks';
+import { useLoad, useSubmit } from '../../hooks';
 import { useSession } from '../../session';
 import { RUN_TASK_STAGES, type EnforcementLevel, type RunTask, type RunTaskStage, type Workspace, type WorkspaceRunTask } from '../../types';
 
@@ -133,86 +133,60 @@ function ConfigureDialog({ base, existing, definitions, onClose, onSaved }: { ba
   const [stage, setStage] = useState<RunTaskStage>(existing?.stage ?? 'post_plan');
   const [level, setLevel] = useState<EnforcementLevel>(existing?.enforcement_level ?? 'advisory');
   const [enabled, setEnabled] = useState(existing?.enabled ?? true);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
 
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      if (existing) await api.put(`${base}/${enc(existing.workspace_run_task_id)}`, { stage, enforcement_level: level, enabled });
-      else await api.post(base, { run_task_id: runTaskId, stage, enforcement_level: level, enabled });
-      onSaved();
-    } catch (err) {
-      setError(err as Error);
-      setBusy(false);
-    }
-  };
+  const submit = useSubmit(async () => {
+    if (existing) await api.put(`${base}/${enc(existing.workspace_run_task_id)}`, { stage, enforcement_level: level, enabled });
+    else await api.post(base, { run_task_id: runTaskId, stage, enforcement_level: level, enabled });
+    onSaved();
+  });
 
   return (
-    <Dialog
-      title="Configure run task"
-      onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="configure-run-task" className="btn btn-primary" disabled={busy || !runTaskId}>
-            Save
-          </button>
-        </>
-      }
-    >
-      <form id="configure-run-task" className="form" onSubmit={submit}>
-        <Field label="Run task">
-          {existing ? (
-            <div className="strong">{attachmentName(existing)}</div>
-          ) : definitions.length === 0 ? (
-            <div className="muted">No run tasks are defined (an admin creates them under Run tasks).</div>
-          ) : (
-            <select aria-label="Run task" value={runTaskId} onChange={(e) => setRunTaskId(e.target.value)}>
-              {definitions.map((d) => (
-                <option key={d.run_task_id} value={d.run_task_id}>
-                  {d.name}
-                  {d.enabled ? '' : ' (disabled)'}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
-        <Field label="Run stage">
-          <div className="radio-list">
-            {RUN_TASK_STAGES.map((s) => (
-              <label key={s} className={`radio-row${stage === s ? ' selected' : ''}`}>
-                <input type="radio" name="stage" value={s} checked={stage === s} onChange={() => setStage(s)} />
-                <span>
-                  <span className="radio-title">{stageLabel(s)}</span>
-                  <span className="radio-text">{STAGE_HELP[s]}</span>
-                </span>
-              </label>
+    <FormDialog id="configure-run-task" title="Configure run task" onClose={onClose} submit={submit} submitLabel="Save" disabled={!runTaskId}>
+      <Field label="Run task">
+        {existing ? (
+          <div className="strong">{attachmentName(existing)}</div>
+        ) : definitions.length === 0 ? (
+          <div className="muted">No run tasks are defined (an admin creates them under Run tasks).</div>
+        ) : (
+          <select aria-label="Run task" value={runTaskId} onChange={(e) => setRunTaskId(e.target.value)}>
+            {definitions.map((d) => (
+              <option key={d.run_task_id} value={d.run_task_id}>
+                {d.name}
+                {d.enabled ? '' : ' (disabled)'}
+              </option>
             ))}
-          </div>
-        </Field>
-        <Field label="Enforcement level">
-          <div className="radio-list">
-            {(['advisory', 'mandatory'] as const).map((l) => (
-              <label key={l} className={`radio-row${level === l ? ' selected' : ''}`}>
-                <input type="radio" name="level" value={l} checked={level === l} onChange={() => setLevel(l)} />
-                <span>
-                  <span className="radio-title">{l === 'advisory' ? 'Advisory' : 'Mandatory'}</span>
-                  <span className="radio-text">{LEVEL_HELP[l]}</span>
-                </span>
-              </label>
-            ))}
-          </div>
-        </Field>
-        <label className="check">
-          <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} /> Enabled
-        </label>
-        <ErrorNotice error={error} />
-      </form>
-    </Dialog>
+          </select>
+        )}
+      </Field>
+      <Field label="Run stage">
+        <div className="radio-list">
+          {RUN_TASK_STAGES.map((s) => (
+            <label key={s} className={`radio-row${stage === s ? ' selected' : ''}`}>
+              <input type="radio" name="stage" value={s} checked={stage === s} onChange={() => setStage(s)} />
+              <span>
+                <span className="radio-title">{stageLabel(s)}</span>
+                <span className="radio-text">{STAGE_HELP[s]}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+      </Field>
+      <Field label="Enforcement level">
+        <div className="radio-list">
+          {(['advisory', 'mandatory'] as const).map((l) => (
+            <label key={l} className={`radio-row${level === l ? ' selected' : ''}`}>
+              <input type="radio" name="level" value={l} checked={level === l} onChange={() => setLevel(l)} />
+              <span>
+                <span className="radio-title">{l === 'advisory' ? 'Advisory' : 'Mandatory'}</span>
+                <span className="radio-text">{LEVEL_HELP[l]}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+      </Field>
+      <label className="check">
+        <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} /> Enabled
+      </label>
+    </FormDialog>
   );
 }
