@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { localClientOptions } from './adapters/unsigned.js';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -60,7 +61,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
 /** DynamoDB client: AWS, or the embedded DynamoDB when DYNAMODB_ENDPOINT is set. */
 export function dynamoClient(env: NodeJS.ProcessEnv = process.env): DynamoDBClient {
   if (env.DYNAMODB_ENDPOINT) {
-    return new DynamoDBClient({ endpoint: env.DYNAMODB_ENDPOINT, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    return new DynamoDBClient({ endpoint: env.DYNAMODB_ENDPOINT, ...(localClientOptions as unknown as DynamoDBClientConfig) });
   }
   return new DynamoDBClient({});
 }

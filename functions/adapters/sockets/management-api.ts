@@ -15,6 +15,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ConnectionsApi, PostResult } from '../../core/ports.js';
+import { localClientOptions } from '../unsigned.js';
 
 export interface ManagementApiOptions {
   /** `https://<api>.execute-api.<region>.amazonaws.com/<stage>`, or `http://127.0.0.1:<PORT>` locally */
@@ -27,13 +28,6 @@ export interface ManagementApiOptions {
 
 /** Carries the close reason to the embedded default's endpoint (API Gateway ignores it). */
 export const CLOSE_REASON_HEADER = 'x-runway-close-reason';
-
-/** The SigV4 scheme with a signer that leaves the request as it is (the embedded default only). */
-const UNSIGNED = {
-  schemeId: 'aws.auth#sigv4',
-  identityProvider: () => async () => ({ accessKeyId: 'local', secretAccessKey: 'local' }),
-  signer: { sign: async <R>(request: R) => request },
-} as unknown as NonNullable<ApiGatewayManagementApiClientConfig['httpAuthSchemes']>[number];
 
 const statusOf = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 
@@ -49,7 +43,7 @@ export class ManagementApiConnections implements ConnectionsApi {
       maxAttempts: 1, // a failed post drops the viewer, who catches up from the store: no retry waits
       requestHandler: { requestTimeout: timeout, connectionTimeout: timeout, httpAgent: new HttpAgent(agentOptions), httpsAgent: new HttpsAgent(agentOptions) },
       // Locally nothing checks signatures: skip SigV4 (hashing every 32 KB body costs a third of a post).
-      ...(opts.local ? { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, httpAuthSchemes: [UNSIGNED] } : {}),
+      ...(opts.local ? (localClientOptions as unknown as ApiGatewayManagementApiClientConfig) : {}),
     });
   }
 
