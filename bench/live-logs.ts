@@ -12,16 +12,14 @@
  *
  * `npx tsx bench/live-logs.ts` runs it alone; bench/run.ts calls benchLiveLogs().
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { spawnEmbedded, type EmbeddedProcess } from '../local/process.js';
 import { median, ms, percentile } from './stats.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'bench-live-logs-admin';
 const now = () => performance.timeOrigin + performance.now();
 
@@ -34,60 +32,11 @@ export interface LiveLogsOptions {
   parts?: ('latency' | 'burst' | 'million')[];
 }
 
-// ---------- the embedded default as a child process ----------
+// ---------- the embedded default as a child process (local/process.ts) ----------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Server {
-  url: string;
-  pid: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function startServer(dataDir: string): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'local/main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), ADMIN_TOKEN: TOKEN, VIEWER_LIMIT_PER_USER: '100', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('is listening on')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`the embedded default exited ${code}: ${err}`)));
-  });
-  child.stdout!.resume();
-  child.once('exit', (code, signal) => {
-    if (!stopping) console.error(`the embedded default stopped unexpectedly (exit ${code}, ${signal}): ${err.trim()}`);
-  });
-  let stopping = false;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        stopping = true;
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+async function startServer(dataDir: string): Promise<EmbeddedProcess & { pid: number }> {
+  const server = await spawnEmbedded({ dataDir, adminToken: TOKEN, env: { VIEWER_LIMIT_PER_USER: '100' } });
+  return { ...server, pid: server.child.pid! };
 }
 
 /** Resident set size of a process, bytes (0 once it is gone). */

@@ -4,66 +4,24 @@
  * was in flight ends `errored`, its lock is freed, the queued run starts and succeeds, and what
  * was stored before the crash is all there.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnEmbedded, type EmbeddedProcess } from '../../local/process.js';
 import { apiClient, createWorkspace, startTask, uploadConfig, waitForEnd, waitForStatus, waitUntil, type ApiClient, type TaskView } from '../support/runway.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ADMIN_TOKEN = `rwadmin_restart_${randomBytes(16).toString('hex')}`;
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<void>;
-  output: () => string;
-}
+type Server = EmbeddedProcess;
 
 const servers: Server[] = [];
 let dataDir: string;
 
-/** A free loopback port (the OS picks it; the server binds it right after). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** `node --import tsx local/main.ts`, resolved when it logs that it is listening. */
 async function startServer(): Promise<Server> {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), ADMIN_TOKEN };
-  delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not the product's
-  const child = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const server: Server = { child, url: `http://127.0.0.1:${port}`, exited, output: () => out };
+  const server = await spawnEmbedded({ dataDir, adminToken: ADMIN_TOKEN, detached: true });
   servers.push(server);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not log "listening" within 60 s; output:\n${out}`)), 60_000);
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString('utf8');
-      if (/Runway is listening on /.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code ?? signal}) before listening; output:\n${out}`));
-    });
-  });
   return server;
 }
 
