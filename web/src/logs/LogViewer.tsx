@@ -98,15 +98,32 @@ export function LogViewer({ log, taskId }: { log: RunLog; taskId: number }) {
   }, [deferred, current, matchCount]);
 
   // Follow the end: after new lines render, stay at the bottom unless the user scrolled away.
+  // A user's scroll-up can land between two batches before its scroll event fires; the position
+  // left by the last follow tells it apart, so the batch does not snap the view back down.
+  const followedTo = useRef<number | null>(null);
   useLayoutEffect(() => {
     const el = scrollRef.current;
-    if (el && followRef.current) el.scrollTop = el.scrollHeight;
-  }, [version, count]);
+    if (!el || !followRef.current) return;
+    if (followedTo.current !== null && el.scrollTop < followedTo.current - ROW_HEIGHT / 2) {
+      followedTo.current = null;
+      setFollow(false);
+      return;
+    }
+    el.scrollTop = el.scrollHeight;
+    followedTo.current = el.scrollTop;
+  }, [version, count, setFollow]);
 
   useEffect(() => {
     const el = scrollRef.current;
     if (!el) return;
-    const ro = new ResizeObserver(() => setView({ top: el.scrollTop, height: el.clientHeight }));
+    const ro = new ResizeObserver(() => {
+      // A taller box lowers the furthest scroll position; keep following from there.
+      if (followRef.current) {
+        el.scrollTop = el.scrollHeight;
+        followedTo.current = el.scrollTop;
+      }
+      setView({ top: el.scrollTop, height: el.clientHeight });
+    });
     ro.observe(el);
     return () => ro.disconnect();
   }, []);
@@ -115,6 +132,7 @@ export function LogViewer({ log, taskId }: { log: RunLog; taskId: number }) {
     const el = scrollRef.current;
     if (!el) return;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight <= ROW_HEIGHT / 2;
+    followedTo.current = atBottom ? el.scrollTop : null;
     setFollow(atBottom);
     setView({ top: el.scrollTop, height: el.clientHeight });
   };
@@ -125,6 +143,7 @@ export function LogViewer({ log, taskId }: { log: RunLog; taskId: number }) {
     followRef.current = true;
     setFollowState(true);
     el.scrollTop = el.scrollHeight;
+    followedTo.current = el.scrollTop;
   };
 
   const onSearchKey = (e: KeyboardEvent<HTMLInputElement>) => {
