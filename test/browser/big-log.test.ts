@@ -66,9 +66,13 @@ describe(`web UI: a ${LINES.toLocaleString('en-US')}-line run`, () => {
     await page.waitForFunction(() => Number((globalThis as any).document.querySelector('[data-testid=log-viewer]')?.getAttribute('data-lines')) > 20_000, null, { timeout: 120_000 });
     expect((await scrollInfo()).fromBottom).toBeLessThan(40);
 
-    // The user scrolls up: following stops, the position holds while lines keep coming.
+    // The user scrolls up: following stops, the position holds while lines keep coming. A CPU
+    // as slow as a busy CI runner's makes the scroll land while a batch is rendering.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 12 });
     await scrollBox().evaluate((el: any) => (el.scrollTop = 4000));
     await page.getByTestId('jump-to-bottom').waitFor();
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
     const pausedAt = (await logState(page)).lines;
     await page.waitForFunction((n) => Number((globalThis as any).document.querySelector('[data-testid=log-viewer]')?.getAttribute('data-lines')) > n + 5000, pausedAt, { timeout: 120_000 });
     expect((await scrollInfo()).top).toBe(4000);
