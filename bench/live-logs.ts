@@ -3,7 +3,8 @@
  * so its memory can be read from /proc) with real terraform and real WebSocket viewers:
  *
  *   1. latency: terraform's local-exec prints a line with its clock every 20 ms; 20 viewers (and
- *      one that stopped reading) note when it reaches them → p50/p99 (goal p99 ≤ 25 ms);
+ *      one that stopped reading) note when it reaches them → p50/p99 (goal p99 ≤ 25 ms). They
+ *      follow the run from its plan; the apply is confirmed once all of them are live;
  *   2. burst: a 200 000-line local-exec with 20 viewers and a stalled one; terraform's time in
  *      the run (the `applying` stage) against the same `terraform apply tfplan` without Runway
  *      (goal: slowed ≤ 5 %), and lines/s end to end (first line read → last line delivered);
@@ -117,9 +118,19 @@ async function call(base: string, method: string, path: string, body?: unknown):
 
 const hcl = (command: string) => `resource "terraform_data" "out" {\n  provisioner "local-exec" {\n    command = ${JSON.stringify(command)}\n  }\n}\n`;
 
-async function workspace(base: string, name: string, command: string): Promise<void> {
-  await call(base, 'POST', '/workspaces', { name, auto_apply: true });
+async function workspace(base: string, name: string, command: string, autoApply = true): Promise<void> {
+  await call(base, 'POST', '/workspaces', { name, auto_apply: autoApply });
   await call(base, 'POST', `/workspaces/${name}/configuration-versions`, { files: { 'main.tf': hcl(command) } });
+}
+
+async function waitStatus(base: string, taskId: number, status: string, timeoutMs: number): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = await call(base, 'GET', `/tasks/${taskId}`);
+    if (t.status === status) return t;
+    if (Date.now() > deadline) throw new Error(`bench run ${taskId} did not reach ${status} within ${timeoutMs} ms (${t.status})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function waitEnd(base: string, taskId: number, timeoutMs: number): Promise<any> {
@@ -180,9 +191,18 @@ class BenchViewer {
     });
   }
 
+  private waiting: { line: number; resolve: () => void }[] = [];
+
+  /** Resolves once this viewer has line `line`. */
+  reached(line: number): Promise<void> {
+    if (this.lastLine >= line) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ line, resolve }));
+  }
+
   private see(first: number, last: number, count: number, at: number, each?: () => void) {
     if (this.lastLine !== 0 && first !== this.lastLine + 1) this.gaps++;
     this.lastLine = last;
+    if (this.waiting.length) this.waiting = this.waiting.filter((w) => (w.line <= last ? (w.resolve(), false) : true));
     this.lines += count;
     each?.();
   }
@@ -311,7 +331,9 @@ export async function benchLiveLogs(opts: LiveLogsOptions = {}): Promise<Record<
 
     // 1. Latency: terraform prints its clock every 20 ms; each viewer notes the arrival.
     if (parts.has('latency')) {
-      await workspace(server.url, 'latency', `for i in $(seq 1 ${ticks}); do echo "tick $i $(date +%s%N)"; sleep 0.02; done`);
+      // Without auto-apply: the viewers follow the run from its plan, and the apply is confirmed
+      // once every one of them is live (20 viewers joining at once is not what this measures).
+      await workspace(server.url, 'latency', `for i in $(seq 1 ${ticks}); do echo "tick $i $(date +%s%N)"; sleep 0.02; done`, false);
       const latency: number[] = [];
       const relay: number[] = [];
       const task = await call(server.url, 'POST', '/workspaces/latency/tasks', { task_type: 'plan_and_apply' });
@@ -322,6 +344,10 @@ export async function benchLiveLogs(opts: LiveLogsOptions = {}): Promise<Record<
         latency.push(at - printed);
         relay.push(Date.parse(m.timestamp) - printed);
       });
+      await waitStatus(server.url, task.task_id, 'apply_pending', 60_000);
+      const stored = (await call(server.url, 'GET', '/terraform/streams/stats')).streams.find((x: { task_id: number }) => x.task_id === task.task_id).lines as number;
+      await Promise.all(v.live.map((x) => x.reached(stored)));
+      await call(server.url, 'POST', `/tasks/${task.task_id}/confirm`);
       await Promise.all(v.live.map((x) => x.completed));
       await waitEnd(server.url, task.task_id, 60_000);
       for (const x of [...v.live, v.stalled]) x.close();

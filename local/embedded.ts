@@ -16,13 +16,13 @@ import { AuditLog } from '../functions/core/audit.js';
 import type { Deps } from '../functions/core/deps.js';
 import { newToken, sha256 } from '../functions/core/ids.js';
 import { recoverInterrupted } from '../functions/core/runs.js';
+import { LiveLogSink } from '../functions/core/viewers.js';
 import { handler as api } from '../functions/handlers/http/api.js';
 import { handler as afterPhase } from '../functions/handlers/workflow/after-phase.js';
 import { handler as awaitConfirmation } from '../functions/handlers/workflow/await-confirmation.js';
 import { handler as begin } from '../functions/handlers/workflow/begin.js';
 import { handler as finalize } from '../functions/handlers/workflow/finalize.js';
 import { handler as websocket } from '../functions/handlers/websocket/handler.js';
-import { ManagementApiConnections } from '../functions/adapters/sockets/management-api.js';
 import { handler as decideStage } from '../functions/handlers/workflow/decide-stage.js';
 import { handler as dispatch } from '../functions/handlers/workflow/dispatch.js';
 import { handler as markResult } from '../functions/handlers/workflow/mark-result.js';
@@ -130,7 +130,6 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   const url = `http://127.0.0.1:${port}`;
   runnerEnv.WEBSOCKET_MANAGEMENT_ENDPOINT = url;
   runners.warm();
-  const connections = new ManagementApiConnections({ endpoint: url, local: true });
   // The embedded default runs everything on one machine: loopback receivers are allowed (SPEC §5).
   const settings = settingsFromEnv({ ALLOW_LOOPBACK_RUN_TASKS: 'true', ...env, PUBLIC_URL: env.PUBLIC_URL ?? url });
   const metrics = new MemoryMetrics();
@@ -140,7 +139,10 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     secrets: new LocalSecrets(join(dataDir, 'secret.key')),
     workflow,
     runner: runners,
-    connections,
+    // This server's own handlers reach viewers in process; runners use the HTTP endpoint.
+    connections: sockets,
+    // Lines this server writes (run-task stages) reach viewers at once, as from a Lambda on AWS.
+    sink: new LiveLogSink(store, sockets),
     webhooks: new HttpWebhooks(settings.runTasks.addresses),
     metrics,
     audit: new AuditLog(store),
@@ -163,7 +165,6 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     sockets,
     async stop() {
       await sockets.stop();
-      connections.destroy();
       await new Promise<void>((res) => {
         server.close(() => res());
         server.closeAllConnections();

@@ -5,7 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { build } from 'esbuild';
 import { runnerWorkDir } from '../containers/runner/runner.js';
 import type { RunnerControl } from '../functions/core/ports.js';
@@ -34,10 +36,33 @@ export async function buildRunner(): Promise<string> {
   return `${outdir}/main.mjs`;
 }
 
+/**
+ * How a standby waits: at the lowest CPU priority (`nice`), so that loading the next runner
+ * (~0.25 s of CPU) does not compete with the phase that just took the previous one, whose first
+ * lines are then on their way to viewers. The priority goes back to normal when it is assigned, for every thread,
+ * before it starts terraform (whose processes inherit it). Lowering a niceness again needs
+ * CAP_SYS_NICE (root has it): without it, standbys start at normal priority.
+ */
+const STANDBY_NICENESS = 19;
+
+/** Whether this process may lower a niceness again: CAP_SYS_NICE (bit 23) in its effective set (Linux). */
+export function canRaisePriority(): boolean {
+  if (process.platform !== 'linux') return false;
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return !!m && (BigInt(`0x${m[1]}`) & (1n << 23n)) !== 0n;
+}
+
+/** Sets the niceness of every thread of a process (Linux keeps it per thread). */
+function setNiceness(pid: number, niceness: number): void {
+  for (const tid of readdirSync(`/proc/${pid}/task`)) setPriority(Number(tid), niceness);
+}
+
 export class LocalRunners implements RunnerControl {
   private readonly children = new Map<number, ChildProcess>();
   private standby: ChildProcess | null = null;
   private stopped = false;
+  private niceStandby = canRaisePriority();
+  private standbyStarts = 0;
 
   constructor(
     private readonly bundle: string,
@@ -48,8 +73,11 @@ export class LocalRunners implements RunnerControl {
   /** Starts the warm runner (the embedded default calls it at start; each run starts the next). */
   warm(): void {
     if (this.stopped || (this.standby && this.standby.exitCode === null && !this.standby.killed)) return;
+    // The first standby starts with the embedded default, when nothing else runs: full priority.
+    const nice = this.niceStandby && this.standbyStarts++ > 0;
+    const args = ['--enable-source-maps', this.bundle];
     // Own process group, so a forced cancel can kill terraform along with the runner.
-    const child = spawn(process.execPath, ['--enable-source-maps', this.bundle], {
+    const child = spawn(nice ? 'nice' : process.execPath, nice ? ['-n', String(STANDBY_NICENESS), process.execPath, ...args] : args, {
       env: { ...process.env, ...this.env, RUNWAY_STANDBY: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
@@ -58,14 +86,28 @@ export class LocalRunners implements RunnerControl {
     child.once('exit', () => {
       if (this.standby === child) this.standby = null;
     });
-    this.standby = child;
+    this.standby = Object.assign(child, { niced: nice });
+  }
+
+  /** Takes the standby (starting one if there is none), at normal priority. */
+  private take(): ChildProcess {
+    this.warm();
+    const child = this.standby as ChildProcess & { niced?: boolean };
+    this.standby = null;
+    if (child.niced && child.pid) {
+      try {
+        setNiceness(child.pid, 0);
+      } catch (err) {
+        this.niceStandby = false;
+        this.log({ level: 'WARN', message: 'cannot raise a standby runner back to normal CPU priority (needs CAP_SYS_NICE); standby runners now start at normal priority', error: (err as Error).message });
+      }
+    }
+    return child;
   }
 
   run(taskId: number, phase: 'plan' | 'apply', workspaceId?: string): Promise<{ exitCode: number | null }> {
     return new Promise((resolve) => {
-      this.warm();
-      const child = this.standby!;
-      this.standby = null;
+      const child = this.take();
       child.stdin!.end(`${JSON.stringify({ task_id: taskId, phase, workspace_id: workspaceId })}\n`);
       this.warm();
       this.children.set(taskId, child);

@@ -2,7 +2,8 @@
  * The embedded default's API Gateway WebSocket API: a `ws` server on the HTTP server's `upgrade`
  * event at /ws, turning connect / message / close into API Gateway WebSocket events for the same
  * Lambda handler (functions/handlers/websocket/handler.ts), and the management endpoint that
- * producers call with the real SDK client (`@aws-sdk/client-apigatewaymanagementapi`):
+ * runners call with the real SDK client (`@aws-sdk/client-apigatewaymanagementapi`) — this
+ * server's own handlers call the same operations in process (it is their ConnectionsApi):
  *
  *   POST   /@connections/{id}   send the body as one text message → 200; unknown/closed → 410
  *                               GoneException; send buffer over the cap → 429 LimitExceededException
@@ -18,6 +19,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CLOSE_REASON_HEADER } from '../functions/adapters/sockets/management-api.js';
+import type { ConnectionsApi, PostResult } from '../functions/core/ports.js';
 import type { WebSocketEvent, WebSocketResult } from '../functions/handlers/websocket/handler.js';
 
 type Handler = (event: WebSocketEvent, context: never) => Promise<WebSocketResult>;
@@ -53,7 +55,7 @@ function errorReply(res: ServerResponse, status: number, type: string, message: 
   res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type }).end(JSON.stringify({ message, __type: type }));
 }
 
-export class LocalWebSocketGateway {
+export class LocalWebSocketGateway implements ConnectionsApi {
   readonly path: string;
   readonly sendBufferBytes: number;
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
@@ -81,6 +83,50 @@ export class LocalWebSocketGateway {
     });
   }
 
+  // ---------- the management API ----------
+  // One implementation of its three operations, reached two ways: runners (other processes) call
+  // the HTTP endpoint with the real SDK client, as they would API Gateway; this server's own
+  // handlers (subscribe's replay, Finalize's `completed`) call it in process, as ConnectionsApi.
+
+  /** PostToConnection: queues one text message unless the viewer is gone or too far behind. */
+  private postTo(id: string, body: Buffer | string): PostResult | 'too_large' {
+    const c = this.connections.get(id);
+    if (!c || c.ws.readyState !== WebSocket.OPEN) return 'gone';
+    const bytes = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    if (bytes > MAX_MESSAGE_BYTES) return 'too_large';
+    if (c.ws.bufferedAmount + bytes > this.sendBufferBytes) {
+      this.throttled++;
+      return 'throttled';
+    }
+    c.ws.send(body, { binary: false });
+    return 'ok';
+  }
+
+  /** DeleteConnection: false when there is no such connection. */
+  private disconnectClient(id: string, reason: string): boolean {
+    const c = this.connections.get(id);
+    if (!c) return false;
+    this.closeSocket(c, reason ? 1008 : 1000, reason || 'closed by the server');
+    return true;
+  }
+
+  private isOpen(id: string): boolean {
+    return this.connections.get(id)?.ws.readyState === WebSocket.OPEN;
+  }
+
+  async post(connectionId: string, data: string): Promise<PostResult> {
+    const r = this.postTo(connectionId, data);
+    return r === 'too_large' ? 'failed' : r;
+  }
+
+  async exists(connectionId: string): Promise<boolean> {
+    return this.isOpen(connectionId);
+  }
+
+  async close(connectionId: string, reason?: string): Promise<void> {
+    this.disconnectClient(connectionId, reason ?? '');
+  }
+
   /** `extra` hook of the HTTP server: the @connections management endpoint. */
   management = async (req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<boolean> => {
     const m = MANAGEMENT.exec((req.url ?? '').split('?')[0]);
@@ -92,33 +138,28 @@ export class LocalWebSocketGateway {
       return true;
     }
     const id = decodeURIComponent(m[1]);
-    const c = this.connections.get(id);
-    const open = c && c.ws.readyState === WebSocket.OPEN;
+    const gone = () => errorReply(res, 410, 'GoneException', `connection ${id} is gone`);
     switch (req.method) {
       case 'POST': {
-        if (!open) return errorReply(res, 410, 'GoneException', `connection ${id} is gone`), true;
-        if (body.length > MAX_MESSAGE_BYTES) return errorReply(res, 413, 'PayloadTooLargeException', `message of ${body.length} bytes exceeds ${MAX_MESSAGE_BYTES}`), true;
-        if (c.ws.bufferedAmount + body.length > this.sendBufferBytes) {
-          this.throttled++;
-          return errorReply(res, 429, 'LimitExceededException', `connection ${id} has ${c.ws.bufferedAmount} bytes unsent`), true;
-        }
-        c.ws.send(body, { binary: false });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        const r = this.postTo(id, body);
+        if (r === 'gone') gone();
+        else if (r === 'too_large') errorReply(res, 413, 'PayloadTooLargeException', `message of ${body.length} bytes exceeds ${MAX_MESSAGE_BYTES}`);
+        else if (r === 'throttled') errorReply(res, 429, 'LimitExceededException', `connection ${id} has ${this.connections.get(id)?.ws.bufferedAmount} bytes unsent`);
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         return true;
       }
       case 'GET': {
-        if (!open) return errorReply(res, 410, 'GoneException', `connection ${id} is gone`), true;
+        const c = this.connections.get(id);
+        if (!c || !this.isOpen(id)) return gone(), true;
         res
           .writeHead(200, { 'content-type': 'application/json' })
           .end(JSON.stringify({ ConnectedAt: c.connectedAt.toISOString(), LastActiveAt: c.lastActiveAt.toISOString(), Identity: { SourceIp: c.sourceIp, UserAgent: c.userAgent } }));
         return true;
       }
       case 'DELETE': {
-        if (!c) return errorReply(res, 410, 'GoneException', `connection ${id} is gone`), true;
         const raw = req.headers[CLOSE_REASON_HEADER];
-        const reason = typeof raw === 'string' ? safeDecode(raw) : '';
-        this.close(c, reason ? 1008 : 1000, reason || 'closed by the server');
-        res.writeHead(204).end();
+        if (this.disconnectClient(id, typeof raw === 'string' ? safeDecode(raw) : '')) res.writeHead(204).end();
+        else gone();
         return true;
       }
       default:
@@ -227,7 +268,7 @@ export class LocalWebSocketGateway {
     };
   }
 
-  private close(c: Connection, code: number, reason: string): void {
+  private closeSocket(c: Connection, code: number, reason: string): void {
     // A close frame waits behind unsent data; a viewer that stopped reading would keep it open.
     c.ws.close(code, truncateUtf8(reason, 123));
     setTimeout(() => c.ws.terminate(), 1000).unref();

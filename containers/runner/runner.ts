@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { readArtifactOfKind, saveArtifact } from '../../functions/core/artifacts.js';
 import { extractArchive } from '../../functions/core/configuration.js';
 import type { Deps } from '../../functions/core/deps.js';
@@ -244,9 +243,26 @@ export class Runner {
         }
       };
       for (const stream of ['stdout', 'stderr'] as const) {
-        const rl = createInterface({ input: child[stream]!, crlfDelay: Infinity });
-        rl.on('line', (line) => this.log.output(stream, line, phase));
-        rl.on('close', () => {
+        // Split by hand: for a run printing 50 000 lines a second, readline's per-line events cost
+        // more than the rest of the runner's work on a line. Lines read together share a timestamp.
+        const input = child[stream]!;
+        input.setEncoding('utf8');
+        let rest = '';
+        input.on('data', (text: string) => {
+          const at = new Date().toISOString();
+          let start = 0;
+          for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+            let line = rest + text.slice(start, end);
+            if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1); // \r\n
+            rest = '';
+            this.log.output(stream, line, phase, at);
+            start = end + 1;
+          }
+          rest += text.slice(start);
+        });
+        input.on('close', () => {
+          if (rest) this.log.output(stream, rest, phase);
+          rest = '';
           open--;
           done();
         });

@@ -77,6 +77,18 @@ export function summarize(summary: LogSummary, messages: readonly LogMessage[]):
   return s;
 }
 
+/**
+ * A stored chunk is one DynamoDB item (≤ 400 KB): fewer, larger chunks cost a busy run far less
+ * than many small ones (each is a write, a listing of viewers and their posts).
+ */
+const MAX_CHUNK_BYTES = 320 * 1024;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** An upper bound on the bytes of a message holding `line`, as JSON: printable ASCII takes ≤ 2 bytes a character, anything ≤ 6. */
+function jsonBytesBound(line: string): number {
+  return line.length * (PRINTABLE_ASCII.test(line) ? 2 : 6) + 160;
+}
+
 export interface LogWriterOptions {
   taskId: number;
   /** the last line_num already stored for this run */
@@ -84,7 +96,7 @@ export interface LogWriterOptions {
   store: Store;
   sink?: LogSink;
   mask?: (line: string) => string;
-  /** chunk limits: DynamoDB items hold ≤ 400 KB; viewers get ≤ 32 KB frames (the sink splits) */
+  /** chunk limits: DynamoDB items hold ≤ 400 KB; viewers get ≤ 32 KB frames (the sink splits them) */
   maxChunkLines?: number;
   maxChunkBytes?: number;
   now?: () => Date;
@@ -112,20 +124,22 @@ export class LogWriter {
     this.last = opts.startAfter;
     this.mask = opts.mask ?? ((l) => l);
     this.maxLines = opts.maxChunkLines ?? 1000;
-    this.maxBytes = opts.maxChunkBytes ?? 64 * 1024;
+    this.maxBytes = opts.maxChunkBytes ?? MAX_CHUNK_BYTES;
     this.now = opts.now ?? (() => new Date());
     this.summary = { ...summary };
+    opts.sink?.prepare?.(opts.taskId, opts.startAfter);
   }
 
   get lastLine(): number {
     return this.last;
   }
 
-  output(stream: 'stdout' | 'stderr', line: string, phase: Phase): void {
+  /** `timestamp`: when the line was read (lines read together share one); now by default. */
+  output(stream: 'stdout' | 'stderr', line: string, phase: Phase, timestamp?: string): void {
     this.enqueue({
       type: stream === 'stderr' ? 'error' : 'output',
       line: this.mask(line),
-      timestamp: this.now().toISOString(),
+      timestamp: timestamp ?? this.now().toISOString(),
       line_num: ++this.last,
       stream,
       phase,
@@ -190,7 +204,7 @@ export class LogWriter {
     let bytes = 0;
     let n = 0;
     while (n < this.queue.length && n < this.maxLines) {
-      const size = this.queue[n].line.length * 3 + 120;
+      const size = jsonBytesBound(this.queue[n].line);
       if (n > 0 && bytes + size > this.maxBytes) break;
       bytes += size;
       n++;

@@ -150,8 +150,42 @@ export class LiveLogSink implements LogSink {
     private readonly api: ConnectionsApi,
   ) {}
 
+  /** Adopts the run's live viewers ahead of the first batch (one conditional write each). */
+  private readonly preparing = new Map<number, Promise<void>>();
+
+  prepare(taskId: number, after: number): void {
+    const ready = this.adoptAll(taskId, after).catch(() => undefined);
+    this.preparing.set(taskId, ready);
+    void ready.finally(() => {
+      if (this.preparing.get(taskId) === ready) this.preparing.delete(taskId);
+    });
+  }
+
+  private async adoptAll(taskId: number, after: number): Promise<void> {
+    const subs = await this.store.listSubscriptions(taskId);
+    let held = this.held.get(taskId);
+    if (!held) this.held.set(taskId, (held = new Map()));
+    await Promise.all(subs.filter((s) => s.owner === 'live' && !s.completed).map((s) => this.adopt(taskId, held!, s, after + 1)));
+  }
+
+  /**
+   * Takes a live subscription over, unless this poster holds it already; false when its subscribe
+   * handler took it back (or it was re-subscribed) since it was listed: it catches up itself.
+   */
+  private async adopt(taskId: number, held: Map<string, Held>, s: Subscription, first: number): Promise<Held | null> {
+    const h = held.get(s.connection_id);
+    if (h && h.key === s.adopted) return h;
+    const key = `${this.id}:${s.epoch}`;
+    if (!(await this.store.adoptSubscription(taskId, s.connection_id, s.epoch, key, s.adopted))) return null;
+    // From the replay: everything after `through`. From an earlier poster: it sent all it stored.
+    const adopted = { key, through: s.adopted === undefined ? s.through : Math.max(s.through, first - 1) };
+    held.set(s.connection_id, adopted);
+    return adopted;
+  }
+
   async publish(taskId: number, messages: LogMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    await this.preparing.get(taskId);
     // Listed after the batch was stored, strongly consistent: a viewer that registered before the
     // store is listed here, one that registered after it found the batch in its replay.
     const subs = await this.store.listSubscriptions(taskId);
@@ -171,15 +205,8 @@ export class LiveLogSink implements LogSink {
   private async deliver(taskId: number, held: Map<string, Held>, s: Subscription, messages: LogMessage[], framesOfBatch: () => string[]): Promise<void> {
     const first = messages[0].line_num;
     const last = messages[messages.length - 1].line_num;
-    let h = held.get(s.connection_id);
-    if (!h || h.key !== s.adopted) {
-      const key = `${this.id}:${s.epoch}`;
-      // Taken back by its subscribe handler (or re-subscribed) since it was listed: it catches up itself.
-      if (!(await this.store.adoptSubscription(taskId, s.connection_id, s.epoch, key, s.adopted))) return;
-      // From the replay: everything after `through`. From an earlier poster: it sent all it stored.
-      h = { key, through: s.adopted === undefined ? s.through : Math.max(s.through, first - 1) };
-      held.set(s.connection_id, h);
-    }
+    const h = await this.adopt(taskId, held, s, first);
+    if (!h) return;
     if (h.through >= last) return;
     if (h.through === first - 1) {
       for (const frame of framesOfBatch()) {
