@@ -144,6 +144,8 @@ interface Held {
 export class LiveLogSink implements LogSink {
   private readonly id = randomUUID();
   private readonly held = new Map<number, Map<string, Held>>();
+  /** adoptions started by `prepare`, which the run's first publish waits for */
+  private readonly preparing = new Map<number, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -151,8 +153,6 @@ export class LiveLogSink implements LogSink {
   ) {}
 
   /** Adopts the run's live viewers ahead of the first batch (one conditional write each). */
-  private readonly preparing = new Map<number, Promise<void>>();
-
   prepare(taskId: number, after: number): void {
     const ready = this.adoptAll(taskId, after).catch(() => undefined);
     this.preparing.set(taskId, ready);
@@ -162,14 +162,15 @@ export class LiveLogSink implements LogSink {
   }
 
   private async adoptAll(taskId: number, after: number): Promise<void> {
-    const subs = await this.store.listSubscriptions(taskId);
+    const live = (await this.store.listSubscriptions(taskId)).filter((s) => s.owner === 'live' && !s.completed);
+    if (live.length === 0) return;
     let held = this.held.get(taskId);
     if (!held) this.held.set(taskId, (held = new Map()));
-    await Promise.all(subs.filter((s) => s.owner === 'live' && !s.completed).map((s) => this.adopt(taskId, held!, s, after + 1)));
+    await Promise.all(live.map((s) => this.adopt(taskId, held!, s, after + 1)));
   }
 
   /**
-   * Takes a live subscription over, unless this poster holds it already; false when its subscribe
+   * Takes a live subscription over, unless this poster holds it already; null when its subscribe
    * handler took it back (or it was re-subscribed) since it was listed: it catches up itself.
    */
   private async adopt(taskId: number, held: Map<string, Held>, s: Subscription, first: number): Promise<Held | null> {
