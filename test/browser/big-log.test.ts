@@ -80,7 +80,7 @@ describe(`web UI: a ${LINES.toLocaleString('en-US')}-line run`, () => {
 
     await page.getByTestId('jump-to-bottom').click();
     await expectText(page.getByTestId('log-status'), 'Completed', 120_000);
-    expect((await waitForEnd(rw.api, taskId)).status).toBe('success');
+    expect(await waitForEnd(rw.api, taskId)).toMatchObject({ status: 'success' });
     const state = await logState(page);
     liveLines = state.lines;
     expect(liveLines).toBeGreaterThan(LINES);

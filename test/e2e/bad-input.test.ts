@@ -92,7 +92,7 @@ beforeAll(async () => {
   // one ended run, to act on in the wrong state
   const task = await startTask(api, WS, 'plan');
   endedTask = task.task_id;
-  expect((await waitForEnd(api, endedTask, 60_000)).status).toBe('success');
+  expect(await waitForEnd(api, endedTask, 60_000)).toMatchObject({ status: 'success' });
   baseline = await snapshot();
 });
 

@@ -45,7 +45,7 @@ test('each phase runs at normal priority; the runner waiting for the next one at
   await uploadConfig(rw.api, ws, { 'main.tf': `resource "terraform_data" "n" {\n  triggers_replace = timestamp()\n  provisioner "local-exec" {\n    command = "echo niceness=$(cut -d' ' -f19 /proc/self/stat)"\n  }\n}\n` });
   for (let run = 0; run < 2; run++) {
     const task = await startTask(rw.api, ws, 'plan_and_apply');
-    expect((await waitForEnd(rw.api, task.task_id)).status).toBe('success');
+    expect(await waitForEnd(rw.api, task.task_id)).toMatchObject({ status: 'success' });
     const text = (await rw.api.get<string>(`/tasks/${task.task_id}/logs?type=apply&format=text`)).body;
     expect(text).toContain('(local-exec): niceness=0');
   }

@@ -275,7 +275,7 @@ describe('a plan_and_apply run, confirmed', () => {
   it('lists runs newest first with log summaries, filters and paging', async () => {
     // a second run, so the list has two types to filter on
     const second = await startTask(api, ws, 'plan');
-    expect((await waitForEnd(api, second.task_id, 60_000)).status).toBe('success');
+    expect(await waitForEnd(api, second.task_id, 60_000)).toMatchObject({ status: 'success' });
 
     const list = await api.get(`/workspaces/${ws}/tasks`);
     expect(list.status).toBe(200);

@@ -103,13 +103,13 @@ describe('MAX_CONCURRENT_RUNS=2', () => {
 
     // b ends: its workspace has nothing queued, so the oldest waiting run elsewhere (c) starts; d waits.
     await release(b);
-    expect((await waitForEnd(api, runB, 90_000)).status).toBe('success');
+    expect(await waitForEnd(api, runB, 90_000)).toMatchObject({ status: 'success' });
     await waitApplying(runC);
     expect(await Promise.all([runA, runC, runA2, runD].map(status))).toEqual(['running', 'running', 'pending', 'pending']);
 
     // a ends: its own queue goes first (a's second run), though d is waiting too.
     await release(a);
-    expect((await waitForEnd(api, runA, 90_000)).status).toBe('success');
+    expect(await waitForEnd(api, runA, 90_000)).toMatchObject({ status: 'success' });
     await waitForStatus(api, runA2, ['running', 'success'], 60_000);
 
     // The rest run out as slots free up.
