@@ -70,11 +70,14 @@ export class LocalRunners implements RunnerControl {
     private readonly log: (entry: Record<string, unknown>) => void = () => undefined,
   ) {}
 
-  /** Starts the warm runner (the embedded default calls it at start; each run starts the next). */
-  warm(): void {
+  /**
+   * Starts the warm runner (the embedded default calls it at start; each run starts the next).
+   * `waiting`: it will wait for a later phase (niced); a runner needed at once starts at normal priority.
+   */
+  warm(waiting = true): void {
     if (this.stopped || (this.standby && this.standby.exitCode === null && !this.standby.killed)) return;
     // The first standby starts with the embedded default, when nothing else runs: full priority.
-    const nice = this.niceStandby && this.standbyStarts++ > 0;
+    const nice = waiting && this.niceStandby && this.standbyStarts++ > 0;
     const args = ['--enable-source-maps', this.bundle];
     // Own process group, so a forced cancel can kill terraform along with the runner.
     const child = spawn(nice ? 'nice' : process.execPath, nice ? ['-n', String(STANDBY_NICENESS), process.execPath, ...args] : args, {
@@ -91,7 +94,7 @@ export class LocalRunners implements RunnerControl {
 
   /** Takes the standby (starting one if there is none), at normal priority. */
   private take(): ChildProcess {
-    this.warm();
+    this.warm(false);
     const child = this.standby as ChildProcess & { niced?: boolean };
     this.standby = null;
     if (child.niced && child.pid) {
