@@ -1,5 +1,5 @@
 /** The DynamoDB store against the embedded DynamoDB (dynalite), through the real AWS SDK client. */
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { AuditLog } from '../../functions/core/audit.js';
 import { emptySummary, type LogMessage } from '../../functions/core/logs.js';
 import type { Task } from '../../functions/core/model.js';
@@ -73,6 +73,22 @@ describe('log chunks', () => {
     }
     expect(await store.lastLogLine(9)).toBe(250);
     expect(await store.lastLogLine(10)).toBe(0);
+  });
+
+  it('stores a chunk compressed, and still reads chunks stored as plain JSON by earlier versions', async () => {
+    const at = new Date().toISOString();
+    const lines = Array.from({ length: 1000 }, (_, i): LogMessage => ({ type: 'output', line: `terraform_data.out (local-exec): line ${i + 1}`, timestamp: at, line_num: i + 1, stream: 'stdout', phase: 'apply' }));
+    await store.putLogChunk(11, lines);
+    const raw = (await doc().send(new GetCommand({ TableName: 'runway', Key: { pk: 'LOG#11', sk: String(1000).padStart(12, '0') } }))).Item!;
+    expect(raw.gz).toBeInstanceOf(Uint8Array);
+    expect((raw.gz as Uint8Array).length * 5).toBeLessThan(JSON.stringify(lines).length);
+
+    const older = lines.slice(0, 2);
+    await doc().send(new PutCommand({ TableName: 'runway', Item: { pk: 'LOG#12', sk: String(2).padStart(12, '0'), first: 1, last: 2, messages: JSON.stringify(older) } }));
+    await store.putLogChunk(12, [{ ...lines[2], line_num: 3 }]);
+    const got: LogMessage[] = [];
+    for await (const chunk of store.readLog(12, 0)) got.push(...chunk);
+    expect(got.map((m) => [m.line_num, m.line])).toEqual([1, 2, 3].map((n) => [n, `terraform_data.out (local-exec): line ${n}`]));
   });
 });
 

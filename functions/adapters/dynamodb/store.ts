@@ -8,11 +8,13 @@
  *   WS#<id>/TASK#<n>  (gsi1 TASKSTATUS#<status>/<n>), TASK#<n>/REF   runs: per workspace, strongly
  *                                                                    consistent queue reads
  *   WS#<id>/LOCK, WS#<id>/VAR#<key>, WS#<id>/CV#<at>#<id>, CV#<id>/REF, WS#<id>/STATE
- *   LOG#<n>/<last line_num>                                          log chunks
+ *   LOG#<n>/<last line_num>                                          log chunks (gzipped JSON)
  *   TASK#<n>/ART#<id>, ART#<id>/REF                                  artifacts
  *   COUNTER/TASK                                                     task ids
  *   WSCONN#<conn>/META, CONN#<task>/<conn> (ttl)                     live-log viewers (see below)
  */
+import { promisify } from 'node:util';
+import { gunzipSync, gzip } from 'node:zlib';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
@@ -29,6 +31,8 @@ import type { AuditEvent } from '../../core/audit.js';
 import type { LogMessage } from '../../core/logs.js';
 import type { Artifact, ConfigurationVersion, Outcome, ResultKey, ResultStatus, RunTask, RunTaskResult, StateVersion, Task, TaskStatus, User, Variable, Workspace, WorkspaceRunTask } from '../../core/model.js';
 import type { Store, Subscription, ViewerConnection } from '../../core/ports.js';
+
+const gzipAsync = promisify(gzip);
 
 const pad = (n: number) => String(n).padStart(12, '0');
 const KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
@@ -427,7 +431,9 @@ export class DynamoStore implements Store {
     await this.db.send(
       new PutCommand({
         TableName: this.table,
-        Item: { pk: `LOG#${taskId}`, sk: pad(last), first: messages[0].line_num, last, messages: JSON.stringify(messages) },
+        // Compressed (~10× for terraform's output): a busy run writes a tenth of the bytes, which
+        // DynamoDB bills by the KB and the embedded store spends most of its time on.
+        Item: { pk: `LOG#${taskId}`, sk: pad(last), first: messages[0].line_num, last, gz: await gzipAsync(JSON.stringify(messages), { level: 1 }) },
       }),
     );
   }
@@ -440,7 +446,7 @@ export class DynamoStore implements Store {
       ConsistentRead: true,
     })) {
       for (const item of page) {
-        const messages = JSON.parse(item.messages as string) as LogMessage[];
+        const messages = JSON.parse(item.gz ? gunzipSync(item.gz as Uint8Array).toString('utf8') : (item.messages as string)) as LogMessage[];
         yield (item.first as number) > afterLine ? messages : messages.filter((m) => m.line_num > afterLine);
       }
     }
