@@ -87,6 +87,8 @@ export class Runner {
       { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)), keepLines: this.ownLines },
       task.log_summary,
     );
+    // The run's viewers are adopted while the phase prepares, not when its first line waits for them.
+    this.deps.sink?.prepare?.(taskId, lastLine);
     this.pendingChanges = { runner_ref: this.opts.runnerRef };
     if (task.cancel_requested) this.cancelled = true;
 

@@ -127,7 +127,6 @@ export class LogWriter {
     this.maxBytes = opts.maxChunkBytes ?? MAX_CHUNK_BYTES;
     this.now = opts.now ?? (() => new Date());
     this.summary = { ...summary };
-    opts.sink?.prepare?.(opts.taskId, opts.startAfter);
   }
 
   get lastLine(): number {

@@ -163,7 +163,7 @@ export interface RunnerControl {
 /** Live delivery of log messages to viewers (WebSocket); the store holds the durable copy. */
 export interface LogSink {
   /**
-   * A writer is about to write a run's lines after `after` (all stored before were sent by their
+   * A runner is about to write a run's lines after `after` (all stored before were sent by their
    * writers): the sink may get ready now, before the first line waits for it.
    */
   prepare?(taskId: number, after: number): void;

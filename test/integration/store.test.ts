@@ -75,7 +75,7 @@ describe('log chunks', () => {
     expect(await store.lastLogLine(10)).toBe(0);
   });
 
-  it('stores a chunk compressed, and still reads chunks stored as plain JSON by earlier versions', async () => {
+  it('stores a large chunk compressed and a small one as JSON, and reads both', async () => {
     const at = new Date().toISOString();
     const lines = Array.from({ length: 1000 }, (_, i): LogMessage => ({ type: 'output', line: `terraform_data.out (local-exec): line ${i + 1}`, timestamp: at, line_num: i + 1, stream: 'stdout', phase: 'apply' }));
     await store.putLogChunk(11, lines);

@@ -8,7 +8,7 @@
  *   WS#<id>/TASK#<n>  (gsi1 TASKSTATUS#<status>/<n>), TASK#<n>/REF   runs: per workspace, strongly
  *                                                                    consistent queue reads
  *   WS#<id>/LOCK, WS#<id>/VAR#<key>, WS#<id>/CV#<at>#<id>, CV#<id>/REF, WS#<id>/STATE
- *   LOG#<n>/<last line_num>                                          log chunks (gzipped JSON)
+ *   LOG#<n>/<last line_num>                                          log chunks (JSON, gzipped when large)
  *   TASK#<n>/ART#<id>, ART#<id>/REF                                  artifacts
  *   COUNTER/TASK                                                     task ids
  *   WSCONN#<conn>/META, CONN#<task>/<conn> (ttl)                     live-log viewers (see below)
@@ -33,6 +33,18 @@ import type { Artifact, ConfigurationVersion, Outcome, ResultKey, ResultStatus, 
 import type { Store, Subscription, ViewerConnection } from '../../core/ports.js';
 
 const gzipAsync = promisify(gzip);
+
+/** Chunks below this stay plain JSON: compressing a few lines costs more than it saves. */
+const COMPRESS_FROM_BYTES = 4096;
+
+/**
+ * A chunk's lines: compressed from a few KB (~10× for terraform's output, so a busy run writes a
+ * tenth of the bytes DynamoDB bills by the KB), plain JSON below.
+ */
+async function logBody(messages: LogMessage[]): Promise<{ messages: string } | { gz: Buffer }> {
+  const json = JSON.stringify(messages);
+  return json.length < COMPRESS_FROM_BYTES ? { messages: json } : { gz: await gzipAsync(json, { level: 1 }) };
+}
 
 const pad = (n: number) => String(n).padStart(12, '0');
 const KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
@@ -431,9 +443,7 @@ export class DynamoStore implements Store {
     await this.db.send(
       new PutCommand({
         TableName: this.table,
-        // Compressed (~10× for terraform's output): a busy run writes a tenth of the bytes, which
-        // DynamoDB bills by the KB and the embedded store spends most of its time on.
-        Item: { pk: `LOG#${taskId}`, sk: pad(last), first: messages[0].line_num, last, gz: await gzipAsync(JSON.stringify(messages), { level: 1 }) },
+        Item: { pk: `LOG#${taskId}`, sk: pad(last), first: messages[0].line_num, last, ...(await logBody(messages)) },
       }),
     );
   }
