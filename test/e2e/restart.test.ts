@@ -5,11 +5,11 @@
  * was stored before the crash is all there.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnEmbedded, type EmbeddedProcess } from '../../local/process.js';
+import { descendants, statFields } from '../support/processes.js';
 import { apiClient, createWorkspace, startTask, uploadConfig, waitForEnd, waitForStatus, waitUntil, type ApiClient, type TaskView } from '../support/runway.js';
 
 const ADMIN_TOKEN = `rwadmin_restart_${randomBytes(16).toString('hex')}`;
@@ -25,36 +25,10 @@ async function startServer(): Promise<Server> {
   return server;
 }
 
-/** Descendants of `pid` (runners, terraform, its provisioners), from /proc (Linux). */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // "pid (comm) state ppid …" — comm may hold spaces and parentheses: read after the last ')'
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const c of parents.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
 /** Whether `pid` still runs (a zombie waiting to be reaped counts as gone). */
 const alive = (pid: number) => {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    return statFields(`/proc/${pid}/stat`)[0] !== 'Z';
   } catch {
     return false;
   }

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { canRaisePriority } from '../../local/runners.js';
+import { parentsOf, statFields } from '../support/processes.js';
 import { createWorkspace, startTask, uniqueName, uploadConfig, waitForEnd, type TestRunway } from '../support/runway.js';
 import { startRunway } from '../support/runway.js';
 
@@ -18,24 +19,11 @@ afterAll(async () => {
   await rw?.stop();
 });
 
-/** Field 19 of /proc/<pid>/task/<tid>/stat, after the command name (which may hold spaces). */
-const niceness = (statText: string) => Number(statText.slice(statText.lastIndexOf(')') + 2).split(' ')[16]);
-
 /** The niceness of every thread of each runner process (child of this process) waiting for a phase. */
 function waitingRunners(): number[][] {
-  const out: number[][] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid || !readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('runner/main.mjs')) continue;
-      out.push(readdirSync(`/proc/${entry}/task`).map((tid) => niceness(readFileSync(`/proc/${entry}/task/${tid}/stat`, 'utf8'))));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
+  return [...parentsOf()]
+    .filter(([pid, parent]) => parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner/main.mjs'))
+    .map(([pid]) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(statFields(`/proc/${pid}/task/${tid}/stat`)[16])));
 }
 
 test('each phase runs at normal priority; the runner waiting for the next one at the lowest', async () => {
