@@ -4,10 +4,9 @@
  * for its assignment on stdin) so a phase does not wait for Node to start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { runnerWorkDir } from '../containers/runner/runner.js';
 import type { RunnerControl } from '../functions/core/ports.js';
@@ -21,7 +20,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export async function buildRunner(): Promise<string> {
   const outdir = `${ROOT}.build/runner`;
   await build({
-    entryPoints: { main: `${ROOT}containers/runner/main.ts` },
+    entryPoints: { main: `${ROOT}containers/runner/main.ts`, launcher: `${ROOT}containers/runner/launcher.ts` },
     outdir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -37,32 +36,45 @@ export async function buildRunner(): Promise<string> {
 }
 
 /**
- * How a standby waits: at the lowest CPU priority (`nice`), so that loading the next runner
- * (~0.25 s of CPU) does not compete with the phase that just took the previous one, whose first
- * lines are then on their way to viewers. The priority goes back to normal when it is assigned, for every thread,
- * before it starts terraform (whose processes inherit it). Lowering a niceness again needs
- * CAP_SYS_NICE (root has it): without it, standbys start at normal priority.
+ * Terraform first, across processes. Each runner is its own session (see `warm`), and Linux
+ * shares the CPU between sessions ("autogroups") as equals, whatever their processes' nice values
+ * (sched(7)). So a session's own niceness is set: a standby loads and waits at the lowest
+ * (`STANDBY`), out of the way of the phase that runs; a phase's runner is raised above the embedded
+ * default (`PHASE`), so when the CPU is short the server's work (storing and forwarding log lines,
+ * the API) waits for terraform; within the runner, its log shipping waits too
+ * (containers/runner/launcher.ts). Raising above 0 needs CAP_SYS_NICE; without it a phase runs
+ * at 0, level with the server.
  */
-const STANDBY_NICENESS = 19;
+const SESSION_NICENESS = { STANDBY: 19, PHASE: -10 } as const;
 
-/** Whether this process may lower a niceness again: CAP_SYS_NICE (bit 23) in its effective set (Linux). */
+/** Whether this process may raise a CPU priority: CAP_SYS_NICE (bit 23) in its effective set (Linux). */
 export function canRaisePriority(): boolean {
   if (process.platform !== 'linux') return false;
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
   return !!m && (BigInt(`0x${m[1]}`) & (1n << 23n)) !== 0n;
 }
 
-/** Sets the niceness of every thread of a process (Linux keeps it per thread). */
-function setNiceness(pid: number, niceness: number): void {
-  for (const tid of readdirSync(`/proc/${pid}/task`)) setPriority(Number(tid), niceness);
+/**
+ * Sets the niceness of a process's session. `busy`: Linux takes one change a tenth of a second
+ * from a process without CAP_SYS_ADMIN; `unavailable`: no autogroups here (not Linux, or built without).
+ */
+function setSessionNiceness(pid: number, niceness: number): 'done' | 'denied' | 'busy' | 'unavailable' {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(niceness));
+    return 'done';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EAGAIN' ? 'busy' : code === 'EPERM' || code === 'EACCES' ? 'denied' : 'unavailable';
+  }
 }
 
 export class LocalRunners implements RunnerControl {
   private readonly children = new Map<number, ChildProcess>();
   private standby: ChildProcess | null = null;
   private stopped = false;
-  private niceStandby = canRaisePriority();
-  private standbyStarts = 0;
+  /** the session niceness of a phase: raised where allowed, else the server's */
+  private phaseNiceness: number = canRaisePriority() ? SESSION_NICENESS.PHASE : 0;
+  private sessions = process.platform === 'linux';
 
   constructor(
     private readonly bundle: string,
@@ -72,15 +84,12 @@ export class LocalRunners implements RunnerControl {
 
   /**
    * Starts the warm runner (the embedded default calls it at start; each run starts the next).
-   * `waiting`: it will wait for a later phase (niced); a runner needed at once starts at normal priority.
+   * `waiting`: it waits for a later phase (at the standby's niceness); not when needed at once.
    */
   warm(waiting = true): void {
     if (this.stopped || (this.standby && this.standby.exitCode === null && !this.standby.killed)) return;
-    // The first standby starts with the embedded default, when nothing else runs: full priority.
-    const nice = waiting && this.niceStandby && this.standbyStarts++ > 0;
-    const args = ['--enable-source-maps', this.bundle];
     // Own process group, so a forced cancel can kill terraform along with the runner.
-    const child = spawn(nice ? 'nice' : process.execPath, nice ? ['-n', String(STANDBY_NICENESS), process.execPath, ...args] : args, {
+    const child = spawn(process.execPath, ['--enable-source-maps', this.bundle], {
       env: { ...process.env, ...this.env, RUNWAY_STANDBY: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
@@ -89,23 +98,31 @@ export class LocalRunners implements RunnerControl {
     child.once('exit', () => {
       if (this.standby === child) this.standby = null;
     });
-    this.standby = Object.assign(child, { niced: nice });
+    // Best effort: a standby left at 0 (`busy` right after a take) only loads at normal priority.
+    if (waiting && this.sessions && child.pid && setSessionNiceness(child.pid, SESSION_NICENESS.STANDBY) === 'unavailable') this.sessions = false;
+    this.standby = child;
   }
 
-  /** Takes the standby (starting one if there is none), at normal priority. */
+  /** Takes the standby (starting one if there is none), at a phase's session niceness. */
   private take(): ChildProcess {
     this.warm(false);
-    const child = this.standby as ChildProcess & { niced?: boolean };
+    const child = this.standby!;
     this.standby = null;
-    if (child.niced && child.pid) {
-      try {
-        setNiceness(child.pid, 0);
-      } catch (err) {
-        this.niceStandby = false;
-        this.log({ level: 'WARN', message: 'cannot raise a standby runner back to normal CPU priority (needs CAP_SYS_NICE); standby runners now start at normal priority', error: (err as Error).message });
-      }
-    }
+    if (this.sessions) this.raise(child, 0);
     return child;
+  }
+
+  /** A phase must not stay at the standby's niceness: a `busy` answer is tried again shortly. */
+  private raise(child: ChildProcess, attempt: number): void {
+    if (!child.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const outcome = setSessionNiceness(child.pid, this.phaseNiceness);
+    if (outcome === 'denied' && this.phaseNiceness < 0) {
+      this.phaseNiceness = 0;
+      this.log({ level: 'WARN', message: 'runners cannot be raised above the server (needs CAP_SYS_NICE); phases run at its priority' });
+      return this.raise(child, attempt);
+    }
+    if (outcome === 'busy' && attempt < 10) setTimeout(() => this.raise(child, attempt + 1), 110).unref();
+    else if (outcome !== 'done') this.log({ level: 'WARN', message: 'a runner\'s CPU priority could not be set', pid: child.pid, outcome });
   }
 
   run(taskId: number, phase: 'plan' | 'apply', workspaceId?: string): Promise<{ exitCode: number | null }> {

@@ -7,6 +7,7 @@
  * Exit code 0 when the phase reported an outcome (even a failed plan), 1 when it could not.
  */
 import { runnerDepsFromEnv } from '../../functions/services.js';
+import { Launcher } from './launcher.js';
 import { Runner } from './runner.js';
 import { createLogSinkFromEnv } from './sink.js';
 
@@ -35,18 +36,23 @@ async function assignment(): Promise<{ taskId: number; phase: string | undefined
 }
 
 async function main(): Promise<number> {
+  // First: the launcher thread keeps this priority for terraform; this thread then steps back.
+  const launcher = new Launcher();
   const deps = runnerDepsFromEnv();
-  // A warm runner opens its connection to the store while it waits (a miss costs nothing).
-  if (process.env.RUNWAY_STANDBY === '1') void deps.store.getTask(0).catch(() => undefined);
+  const sink = createLogSinkFromEnv(deps.store);
+  // A warm runner opens its connections and runs the calls of a phase once while it waits (a
+  // task that does not exist, a connection that is gone: nothing changes).
+  if (process.env.RUNWAY_STANDBY === '1') void Promise.all([deps.store.getTask(0), sink?.warm?.()]).catch(() => undefined);
   const { taskId, phase, workspaceId } = await assignment();
   if (!Number.isInteger(taskId) || taskId <= 0 || (phase !== 'plan' && phase !== 'apply')) {
     console.error(JSON.stringify({ level: 'ERROR', message: 'RUNWAY_TASK_ID (integer) and RUNWAY_PHASE (plan|apply) are required' }));
     return 2;
   }
   const runner = new Runner(
-    { ...deps, sink: createLogSinkFromEnv(deps.store) },
+    { ...deps, sink },
     {
       terraformBin: process.env.TERRAFORM_BIN || 'terraform',
+      launcher,
       runnerRef: (await ecsTaskArn()) ?? `pid:${process.pid}`,
       pluginCacheDir: process.env.TF_PLUGIN_CACHE_DIR,
       workRoot: process.env.RUNWAY_WORK_DIR || undefined,

@@ -3,7 +3,6 @@
  * process (embedded default). It prepares a working directory, runs the real `terraform`, numbers
  * and stores every line, keeps artifacts, and reports its outcome in the task item.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,11 +15,14 @@ import { createMasker, LogWriter, type Phase } from '../../functions/core/logs.j
 import type { PhaseResult, Stage, StateVersion, Task, Variable, Workspace } from '../../functions/core/model.js';
 import { hasChanges, planChanges, redactPlan, type PlanJson } from '../../functions/core/plan.js';
 import { configurationBlobKey, resolveVariables } from '../../functions/core/workspaces.js';
+import type { Launcher, OutputListener, TerraformProcess } from './launcher.js';
 
 export type RunnerDeps = Pick<Deps, 'store' | 'blobs' | 'secrets' | 'sink'>;
 
 export interface RunnerOptions {
   terraformBin: string;
+  /** starts terraform at the runner's priority, above the thread that ships its lines */
+  launcher: Launcher;
   /** recorded in the run so a cancel can find this runner (ECS task ARN, or pid locally) */
   runnerRef: string;
   /** shared provider cache, so init does not download the same providers again */
@@ -47,11 +49,13 @@ export class Runner {
   private log!: LogWriter;
   private task!: Task;
   private ws!: Workspace;
-  private child: ChildProcess | null = null;
+  private child: TerraformProcess | null = null;
   private cancelled = false;
   private stage: Stage | null = null;
   private stageStarted = 0;
   private phaseName: Phase = 'plan';
+  /** the phase's working directory (terraform's output files go there too) */
+  private workDir = '';
   /** this phase's lines, for the log artifact, and the line_num of the first */
   private readonly ownLines: string[] = [];
   private firstLine = 1;
@@ -68,7 +72,7 @@ export class Runner {
   /** An interrupt (SIGINT/SIGTERM from a cancel) reaches terraform as Ctrl-C: it stops and saves state. */
   interrupt(): void {
     this.cancelled = true;
-    this.child?.kill('SIGINT');
+    this.child?.signal('SIGINT');
   }
 
   /** `workspaceId`, when the caller knows it, lets every first read go at once. */
@@ -97,6 +101,7 @@ export class Runner {
     const dir = runnerWorkDir(this.opts.workRoot ?? tmpdir(), taskId, phase);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    this.workDir = dir;
     let result: PhaseResult;
     try {
       result = await this.phase(phase, dir, vars);
@@ -232,63 +237,47 @@ export class Runner {
   /** Runs terraform, streaming its lines into the log; resolves with the exit code. */
   private terraform(args: string[], cwd: string, env: NodeJS.ProcessEnv, phase: Phase): Promise<number> {
     if (this.cancelled) return Promise.reject(new Cancelled());
-    return new Promise((resolvePromise, reject) => {
-      const child = spawn(this.opts.terraformBin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      this.child = child;
-      child.on('error', (err) => reject(new Error(`cannot run terraform (${this.opts.terraformBin}): ${err.message}`)));
-      let open = 2;
-      let exit: number | null = null;
-      const done = () => {
-        if (open === 0 && exit !== null) {
-          this.child = null;
-          resolvePromise(exit);
-        }
-      };
-      for (const stream of ['stdout', 'stderr'] as const) {
-        // Split by hand: for a run printing 50 000 lines a second, readline's per-line events cost
-        // more than the rest of the runner's work on a line. Lines read together share a timestamp.
-        const input = child[stream]!;
-        input.setEncoding('utf8');
-        let rest = '';
-        input.on('data', (text: string) => {
-          const at = new Date().toISOString();
-          let start = 0;
-          for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-            let line = rest + text.slice(start, end);
-            if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1); // \r\n
-            rest = '';
-            this.log.output(stream, line, phase, at);
-            start = end + 1;
-          }
-          rest += text.slice(start);
-        });
-        input.on('close', () => {
-          if (rest) this.log.output(stream, rest, phase);
-          rest = '';
-          open--;
-          done();
-        });
+    // Split by hand: for a run printing 50 000 lines a second, readline's per-line events cost
+    // more than the rest of the runner's work on a line. Lines read together share a timestamp:
+    // when the launcher read them, however late this thread takes them.
+    const rest = { stdout: '', stderr: '' };
+    const child = this.start(args, cwd, env, (stream, text, readAt) => {
+      const at = new Date(readAt).toISOString();
+      let start = 0;
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+        let line = rest[stream] + text.slice(start, end);
+        if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1); // \r\n
+        rest[stream] = '';
+        this.log.output(stream, line, phase, at);
+        start = end + 1;
       }
-      child.on('exit', (code, signal) => {
-        exit = code ?? (signal ? 128 : 1);
-        done();
-      });
+      rest[stream] += text.slice(start);
+    });
+    return child.exited.finally(() => {
+      for (const stream of ['stdout', 'stderr'] as const) if (rest[stream]) this.log.output(stream, rest[stream], phase);
     });
   }
 
   /** Runs terraform and returns its stdout (for `show -json`, which is data, not log). */
-  private capture(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
-    return new Promise((resolvePromise, reject) => {
-      const child = spawn(this.opts.terraformBin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => err.push(c));
-      child.on('error', reject);
-      child.on('close', (code) =>
-        code === 0 ? resolvePromise(Buffer.concat(out).toString('utf8')) : reject(new Error(`terraform ${args[0]} exited ${code}: ${Buffer.concat(err).toString('utf8').slice(0, 500)}`)),
-      );
-    });
+  private async capture(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
+    const out = { stdout: '', stderr: '' };
+    const code = await this.start(args, cwd, env, (stream, text) => (out[stream] += text)).exited;
+    if (code !== 0) throw new Error(`terraform ${args[0]} exited ${code}: ${out.stderr.slice(0, 500)}`);
+    return out.stdout;
+  }
+
+  /** Starts terraform through the launcher thread (see launcher.ts); an interrupt reaches it while it runs. */
+  private start(args: string[], cwd: string, env: NodeJS.ProcessEnv, onOutput: OutputListener): TerraformProcess {
+    const child = this.opts.launcher.start(this.opts.terraformBin, args, cwd, env, this.workDir, onOutput);
+    this.child = child;
+    const exited = child.exited
+      .catch((err: Error) => {
+        throw new Error(`cannot run terraform (${this.opts.terraformBin}): ${err.message}`);
+      })
+      .finally(() => {
+        if (this.child === child) this.child = null;
+      });
+    return { exited, signal: child.signal };
   }
 
   /** `always`: the stage runs even after a cancel (saving the state terraform wrote). */

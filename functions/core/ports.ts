@@ -167,6 +167,11 @@ export interface LogSink {
    * writers): the sink may get ready now, before the first line waits for it.
    */
   prepare?(taskId: number, after: number): void;
+  /**
+   * A warm runner, still waiting for its phase, runs the sink's calls once (with no effect), so a
+   * phase's first lines do not wait for code that has never run (the first calls cost tens of ms).
+   */
+  warm?(): Promise<void>;
   publish(taskId: number, messages: LogMessage[]): Promise<void>;
 }
 

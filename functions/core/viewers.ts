@@ -141,6 +141,9 @@ interface Held {
  * run's live viewers, in parallel across viewers and in order per viewer. Never waits on a viewer
  * beyond one bounded post; a viewer that cannot take it is dropped.
  */
+/** Not an API Gateway connection id (those are base64, 16 characters): always gone. */
+const WARM_UP_CONNECTION = 'runway-warm-up';
+
 export class LiveLogSink implements LogSink {
   private readonly id = randomUUID();
   private readonly held = new Map<number, Map<string, Held>>();
@@ -159,6 +162,11 @@ export class LiveLogSink implements LogSink {
     void ready.finally(() => {
       if (this.preparing.get(taskId) === ready) this.preparing.delete(taskId);
     });
+  }
+
+  /** A listing of no run's viewers, and a post to a connection that does not exist (gone). */
+  async warm(): Promise<void> {
+    await Promise.all([this.store.listSubscriptions(0), this.api.post(WARM_UP_CONNECTION, '[]')]);
   }
 
   private async adoptAll(taskId: number, after: number): Promise<void> {

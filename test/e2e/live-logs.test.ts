@@ -174,6 +174,22 @@ test('a late viewer gets the whole history, then completed at once', async () =>
   expect(sequenceProblem(resumed.messages, 101)).toBeNull();
 });
 
+test('lines keep their characters, and each its own timestamp: when the runner read it, not when it was stored', async () => {
+  const ws = await workspaceRunning("echo 'héllo wörld ✓ 日本語 🚀'; sleep 1; echo 'a second later'");
+  const task = await ws.start();
+  const v = await viewer();
+  v.subscribe(task.task_id);
+  await v.completed(60_000);
+  expect(sequenceProblem(v.messages)).toBeNull();
+  const line = (text: string) => v.lines().find((m) => m.line.endsWith(`(local-exec): ${text}`));
+  const first = line('héllo wörld ✓ 日本語 🚀');
+  const second = line('a second later');
+  expect(first).toBeDefined();
+  expect(second).toBeDefined();
+  expect(Date.parse(second!.timestamp) - Date.parse(first!.timestamp)).toBeGreaterThanOrEqual(900);
+  expect(await storedText(task.task_id)).toContain('(local-exec): héllo wörld ✓ 日本語 🚀');
+});
+
 test('a 20 000-line burst is delivered and stored whole; a viewer that stops reading holds up neither the run nor the others', async () => {
   const wide = '.'.repeat(200);
   const ws = await workspaceRunning(`seq -f 'burst line %g ${wide}' 1 20000`);
