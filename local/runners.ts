@@ -1,7 +1,7 @@
 /**
  * Runners as child processes (the embedded default's Fargate): the entry point of
- * containers/runner, bundled with esbuild, and one runner kept warm (started and loaded, waiting
- * for its assignment on stdin) so a phase does not wait for Node to start.
+ * containers/runner, bundled with esbuild, and two runners kept warm (started and loaded, waiting
+ * for their assignment on stdin) so a phase does not wait for Node to start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -47,6 +47,11 @@ export async function buildRunner(): Promise<string> {
  */
 const SESSION_NICENESS = { STANDBY: 19, PHASE: -10 } as const;
 
+/** Runners kept loaded: a plan takes one and starts its replacement; its apply takes the other. */
+export const STANDBYS = 2;
+/** How long no phase must have run before the pool is refilled (ms). */
+const QUIET_MS = 1000;
+
 /** Whether this process may raise a CPU priority: CAP_SYS_NICE (bit 23) in its effective set (Linux). */
 export function canRaisePriority(): boolean {
   if (process.platform !== 'linux') return false;
@@ -70,7 +75,9 @@ function setSessionNiceness(pid: number, niceness: number): 'done' | 'denied' | 
 
 export class LocalRunners implements RunnerControl {
   private readonly children = new Map<number, ChildProcess>();
-  private standby: ChildProcess | null = null;
+  /** loaded runners waiting for a phase, oldest first */
+  private readonly standbys: ChildProcess[] = [];
+  private refill: NodeJS.Timeout | null = null;
   private stopped = false;
   /** the session niceness of a phase: raised where allowed, else the server's */
   private phaseNiceness: number = canRaisePriority() ? SESSION_NICENESS.PHASE : 0;
@@ -82,12 +89,14 @@ export class LocalRunners implements RunnerControl {
     private readonly log: (entry: Record<string, unknown>) => void = () => undefined,
   ) {}
 
-  /**
-   * Starts the warm runner (the embedded default calls it at start; each run starts the next).
-   * `waiting`: it waits for a later phase (at the standby's niceness); not when needed at once.
-   */
-  warm(waiting = true): void {
-    if (this.stopped || (this.standby && this.standby.exitCode === null && !this.standby.killed)) return;
+  /** Fills the pool of warm runners (the embedded default calls it at start; see `take`). */
+  warm(): void {
+    this.prune();
+    while (!this.stopped && this.standbys.length < STANDBYS) this.standbys.push(this.spawnRunner(true));
+  }
+
+  /** `waiting`: it waits for a later phase (at the standby's niceness); not when needed at once. */
+  private spawnRunner(waiting: boolean): ChildProcess {
     // Own process group, so a forced cancel can kill terraform along with the runner.
     const child = spawn(process.execPath, ['--enable-source-maps', this.bundle], {
       env: { ...process.env, ...this.env, RUNWAY_STANDBY: '1' },
@@ -95,21 +104,53 @@ export class LocalRunners implements RunnerControl {
       detached: true,
     });
     child.on('error', () => undefined);
-    child.once('exit', () => {
-      if (this.standby === child) this.standby = null;
-    });
-    // Best effort: a standby left at 0 (`busy` right after a take) only loads at normal priority.
+    child.once('exit', () => this.prune());
+    // Best effort: a standby left at 0 (`busy` right after another change) only loads at normal priority.
     if (waiting && this.sessions && child.pid && setSessionNiceness(child.pid, SESSION_NICENESS.STANDBY) === 'unavailable') this.sessions = false;
-    this.standby = child;
+    return child;
   }
 
-  /** Takes the standby (starting one if there is none), at a phase's session niceness. */
-  private take(): ChildProcess {
-    this.warm(false);
-    const child = this.standby!;
-    this.standby = null;
+  /** Drops standbys that exited. */
+  private prune(): void {
+    for (let i = this.standbys.length - 1; i >= 0; i--) {
+      const c = this.standbys[i];
+      if (c.exitCode !== null || c.signalCode !== null || c.killed) this.standbys.splice(i, 1);
+    }
+  }
+
+  /**
+   * Takes the oldest standby (starting a runner if there is none), at a phase's session niceness.
+   * A plan starts a replacement now, to load while it runs; an apply does not: loading one (~0.25 s
+   * of CPU) would compete with the apply's first lines (measured: it slowed the first lines of an
+   * apply that followed its plan at once by tens of ms), and it takes the other standby. The pool
+   * is topped up once no phase has run for `QUIET_MS`, or at once when a phase ends with it empty.
+   */
+  private take(phase: 'plan' | 'apply'): ChildProcess {
+    if (this.refill) clearTimeout(this.refill);
+    this.refill = null;
+    this.prune();
+    const child = this.standbys.shift() ?? this.spawnRunner(false);
+    // The phase's priority first: Linux may refuse a second change within a tenth of a second.
     if (this.sessions) this.raise(child, 0);
+    if (phase === 'plan' && this.standbys.length < STANDBYS) this.standbys.push(this.spawnRunner(true));
     return child;
+  }
+
+  /** Tops the pool up: at once if it ran dry, else once no phase has run for `QUIET_MS`. */
+  private phaseEnded(): void {
+    this.prune();
+    if (this.standbys.length === 0) this.warm();
+    else if (this.children.size === 0) this.refillWhenQuiet();
+  }
+
+  /** Refills the pool once no phase has run for `QUIET_MS` (a next phase often follows at once). */
+  private refillWhenQuiet(): void {
+    if (this.refill) clearTimeout(this.refill);
+    this.refill = setTimeout(() => {
+      this.refill = null;
+      this.warm();
+    }, QUIET_MS);
+    this.refill.unref();
   }
 
   /** A phase must not stay at the standby's niceness: a `busy` answer is tried again shortly. */
@@ -127,9 +168,8 @@ export class LocalRunners implements RunnerControl {
 
   run(taskId: number, phase: 'plan' | 'apply', workspaceId?: string): Promise<{ exitCode: number | null }> {
     return new Promise((resolve) => {
-      const child = this.take();
+      const child = this.take(phase);
       child.stdin!.end(`${JSON.stringify({ task_id: taskId, phase, workspace_id: workspaceId })}\n`);
-      this.warm();
       this.children.set(taskId, child);
       let tail = '';
       child.stderr!.on('data', (c: Buffer) => (tail = (tail + c.toString('utf8')).slice(-2000)));
@@ -141,6 +181,7 @@ export class LocalRunners implements RunnerControl {
       });
       child.on('exit', (code, signal) => {
         this.children.delete(taskId);
+        this.phaseEnded();
         // As a Fargate task's end stops all its processes: what terraform left behind in the
         // runner's group (a provisioner's `sleep` after a cancel) does not outlive the phase.
         try {
@@ -170,10 +211,11 @@ export class LocalRunners implements RunnerControl {
   /** Kills every runner, the warm one included (embedded default stopping). */
   async killAll(): Promise<void> {
     this.stopped = true;
-    const all = [...this.children.values(), ...(this.standby ? [this.standby] : [])].filter((c) => c.exitCode === null && c.signalCode === null);
+    if (this.refill) clearTimeout(this.refill);
+    const all = [...this.children.values(), ...this.standbys].filter((c) => c.exitCode === null && c.signalCode === null);
     const exits = all.map((c) => new Promise((r) => c.once('exit', r)));
     for (const c of all) if (c.pid) process.kill(-c.pid, 'SIGKILL');
-    this.standby = null;
+    this.standbys.length = 0;
     await Promise.all(exits);
   }
 
