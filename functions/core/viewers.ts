@@ -136,14 +136,14 @@ interface Held {
   through: number;
 }
 
+/** Not an API Gateway connection id (those are base64, 16 characters): always gone. */
+const WARM_UP_CONNECTION = 'runway-warm-up';
+
 /**
  * The runner's (and any other log writer's) sink: after LogWriter stored a batch, sends it to the
  * run's live viewers, in parallel across viewers and in order per viewer. Never waits on a viewer
  * beyond one bounded post; a viewer that cannot take it is dropped.
  */
-/** Not an API Gateway connection id (those are base64, 16 characters): always gone. */
-const WARM_UP_CONNECTION = 'runway-warm-up';
-
 export class LiveLogSink implements LogSink {
   private readonly id = randomUUID();
   private readonly held = new Map<number, Map<string, Held>>();
