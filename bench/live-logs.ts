@@ -5,9 +5,10 @@
  *   1. latency: terraform's local-exec prints a line with its clock every 20 ms; 20 viewers (and
  *      one that stopped reading) note when it reaches them → p50/p99 (goal p99 ≤ 25 ms). They
  *      follow the run from its plan; the apply is confirmed once all of them are live;
- *   2. burst: a 200 000-line local-exec with 20 viewers and a stalled one; terraform's time in
- *      the run (the `applying` stage) against the same `terraform apply tfplan` without Runway
- *      (goal: slowed ≤ 5 %), and lines/s end to end (first line read → last line delivered);
+ *   2. burst: a 100 000-line local-exec with 1 viewer, and with 20 viewers and a stalled one;
+ *      terraform's time in the run (the `applying` stage) against the same `terraform apply tfplan`
+ *      without Runway, its output written to a file (as the runner has it) and read from a pipe,
+ *      in rounds (goal: slowed ≤ 5 %), and lines/s end to end (first line read → last delivered);
  *   3. 1 000 000 lines: lines/s stored and delivered, peak RSS of the embedded default before
  *      and during the run (goal: growth ≤ 100 MB, flat in the number of lines).
  *
