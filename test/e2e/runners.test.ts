@@ -2,7 +2,8 @@
  * Terraform first: while a phase runs, terraform keeps the runner's priority and the runner's own
  * threads (numbering, storing and posting lines) step back, but the one that started terraform;
  * with CAP_SYS_NICE the embedded default raises the phase's session above its own, and the runners
- * waiting for the next phases wait at the lowest.
+ * waiting for the next phases wait at the lowest. And a terraform the launcher cannot start ends
+ * the run, named.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,4 +62,20 @@ test('terraform runs at the runner’s priority, above the runner’s log shippi
   const waiting = await waitUntil(async () => (runners().length === STANDBYS ? runners() : undefined), `${STANDBYS} runners to wait for the next phases`);
   const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
   for (const pid of waiting) expect(readFileSync(`/proc/${pid}/autogroup`, 'utf8')).toMatch(capEff & (1n << 21n) ? /nice 19\b/ : /nice (19|0)\b/);
+}, 120_000);
+
+test('a terraform that cannot be started ends the run with an error naming it', async () => {
+  const missing = join(flags, 'no-such-terraform');
+  const broken = await startRunway({ terraformBin: missing });
+  try {
+    const ws = uniqueName('missing');
+    await createWorkspace(broken.api, { name: ws, auto_apply: true });
+    await uploadConfig(broken.api, ws, { 'main.tf': 'output "x" {\n  value = 1\n}\n' });
+    const task = await startTask(broken.api, ws, 'plan');
+    const ended = await waitForEnd(broken.api, task.task_id);
+    expect(ended.status).toBe('errored');
+    expect(ended.error_message).toContain(`cannot run terraform (${missing})`);
+  } finally {
+    await broken.stop();
+  }
 }, 120_000);

@@ -189,10 +189,10 @@ export interface TestRunway {
  * The embedded default in this process, on a free port, with a fresh DATA_DIR and a random admin
  * token. Call `stop()` in afterAll.
  */
-export async function startRunway(opts: { log?: (entry: Record<string, unknown>) => void } = {}): Promise<TestRunway> {
+export async function startRunway(opts: { log?: (entry: Record<string, unknown>) => void; terraformBin?: string } = {}): Promise<TestRunway> {
   const dataDir = await mkdtemp(join(tmpdir(), 'runway-e2e-'));
   const adminToken = `rwadmin_test_${randomBytes(16).toString('hex')}`;
-  const app = await startEmbedded({ dataDir, port: 0, adminToken, log: opts.log });
+  const app = await startEmbedded({ dataDir, port: 0, adminToken, log: opts.log, terraformBin: opts.terraformBin });
   const responses: TestRunway['responses'] = [];
   const client = (token: string | null) => apiClient(app.url, token, { onResponse: (method, path, res) => responses.push({ method, path, status: res.status }) });
   return {
