@@ -5,7 +5,7 @@
  * waiting for the next phases wait at the lowest. And a terraform the launcher cannot start ends
  * the run, named.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHIPPING_NICENESS } from '../../containers/runner/launcher.js';
@@ -55,11 +55,11 @@ test('terraform runs at the runner’s priority, above the runner’s log shippi
   expect(await waitForEnd(rw.api, task.task_id)).toMatchObject({ status: 'success' });
   expect(await text()).toContain('(local-exec): niceness=0');
 
-  // Between runs the pool of runners waits, loaded (refilled after the phases; the phase's own
-  // runner may take a moment to exit). Linux takes one session change a tenth of a second from a
+  // Between runs the pool of runners waits, loaded (topped up after the phases; the apply's own
+  // runner may take a moment to exit after reporting). Linux takes one session change a tenth of a second from a
   // process without CAP_SYS_ADMIN (bit 21): then a standby may have stayed at 0.
   const runners = () => descendants(process.pid).filter((pid) => comm(pid) === 'node' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner/main.mjs'));
-  const waiting = await waitUntil(async () => (runners().length === STANDBYS ? runners() : undefined), `${STANDBYS} runners to wait for the next phases`);
+  const waiting = await waitUntil(async () => (!existsSync(`/proc/${runner}`) && runners().length === STANDBYS ? runners() : undefined), `the apply's runner to exit and ${STANDBYS} runners to wait for the next phases`);
   const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
   for (const pid of waiting) expect(readFileSync(`/proc/${pid}/autogroup`, 'utf8')).toMatch(capEff & (1n << 21n) ? /nice 19\b/ : /nice (19|0)\b/);
 }, 120_000);
