@@ -3,7 +3,7 @@
  * process (embedded default). It prepares a working directory, runs the real `terraform`, numbers
  * and stores every line, keeps artifacts, and reports its outcome in the task item.
  */
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,6 +32,8 @@ export interface RunnerOptions {
 }
 
 export const runnerWorkDir = (root: string, taskId: number, phase: Phase) => join(root, `runway-${taskId}-${phase}`);
+/** in the work dir: the phase's lines for the log artifact */
+const OWN_LINES_FILE = '.runway-own-lines';
 
 class Cancelled extends Error {}
 
@@ -56,8 +58,11 @@ export class Runner {
   private phaseName: Phase = 'plan';
   /** the phase's working directory (terraform's output files go there too) */
   private workDir = '';
-  /** this phase's lines, for the log artifact, and the line_num of the first */
+  /** this phase's lines, for the log artifact: gathered here, then appended to a file in the work dir */
   private readonly ownLines: string[] = [];
+  private ownLinesFile: WriteStream | null = null;
+  private ownLinesFailure: Error | null = null;
+  /** the line_num of this phase's first line */
   private firstLine = 1;
   /** stage_timings of the run, as this runner adds to them */
   private timings: Record<string, number> = {};
@@ -88,7 +93,7 @@ export class Runner {
     this.timings = { ...task.stage_timings };
     this.firstLine = lastLine + 1;
     this.log = new LogWriter(
-      { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)), keepLines: this.ownLines },
+      { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)), keep: (line) => this.keepLine(line) },
       task.log_summary,
     );
     // The run's viewers are adopted while the phase prepares, not when its first line waits for them.
@@ -102,6 +107,7 @@ export class Runner {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     this.workDir = dir;
+    this.ownLinesFile = createWriteStream(join(dir, OWN_LINES_FILE), { mode: 0o600 }).on('error', (err) => (this.ownLinesFailure ??= err));
     let result: PhaseResult;
     try {
       result = await this.phase(phase, dir, vars);
@@ -351,7 +357,33 @@ export class Runner {
         between.push(m.line);
       }
     }
-    const text = previous + [...between, ...this.ownLines].map((l) => `${l}\n`).join('');
-    await saveArtifact(this.deps, taskId, 'logs', Buffer.from(text));
+    const own = await this.ownLinesWritten();
+    await saveArtifact(this.deps, taskId, 'logs', Buffer.concat([Buffer.from(previous + between.map((l) => `${l}\n`).join('')), own]));
+  }
+
+  /**
+   * A phase's lines go to a file, a thousand at a time, rather than stay in memory: a run printing
+   * a million lines kept ~0.3 GB of strings in the runner for its artifact.
+   */
+  private keepLine(line: string): void {
+    this.ownLines.push(line);
+    if (this.ownLines.length >= 1000) this.writeOwnLines();
+  }
+
+  private writeOwnLines(): void {
+    if (this.ownLines.length === 0) return;
+    this.ownLinesFile?.write(this.ownLines.map((l) => `${l}\n`).join(''));
+    this.ownLines.length = 0;
+  }
+
+  /** This phase's lines as the artifact has them (the file, closed). */
+  private async ownLinesWritten(): Promise<Buffer> {
+    const file = this.ownLinesFile;
+    if (!file) return Buffer.from(this.ownLines.map((l) => `${l}\n`).join(''));
+    this.writeOwnLines();
+    this.ownLinesFile = null;
+    await new Promise<void>((resolve) => file.end(() => resolve()));
+    if (this.ownLinesFailure) throw this.ownLinesFailure;
+    return readFile(file.path as string);
   }
 }

@@ -100,8 +100,8 @@ export interface LogWriterOptions {
   maxChunkLines?: number;
   maxChunkBytes?: number;
   now?: () => Date;
-  /** when given, every line written (masked) is appended here too (the runner's log artifact) */
-  keepLines?: string[];
+  /** when given, every line written (masked) is handed here too (the runner's log artifact) */
+  keep?: (line: string) => void;
 }
 
 /**
@@ -166,7 +166,7 @@ export class LogWriter {
 
   private enqueue(m: LogMessage): void {
     this.queue.push(m);
-    this.opts.keepLines?.push(m.line);
+    this.opts.keep?.(m.line);
     // In place: this runs for every line terraform prints.
     addToSummary(this.summary, m);
     if (!this.pumping) this.pumping = this.pump().finally(() => (this.pumping = null));
