@@ -3,7 +3,7 @@
  * process (embedded default). It prepares a working directory, runs the real `terraform`, numbers
  * and stores every line, keeps artifacts, and reports its outcome in the task item.
  */
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +16,7 @@ import type { PhaseResult, Stage, StateVersion, Task, Variable, Workspace } from
 import { hasChanges, planChanges, redactPlan, type PlanJson } from '../../functions/core/plan.js';
 import { configurationBlobKey, resolveVariables } from '../../functions/core/workspaces.js';
 import type { Launcher, OutputListener, TerraformProcess } from './launcher.js';
+import { LinesFile } from './lines-file.js';
 
 export type RunnerDeps = Pick<Deps, 'store' | 'blobs' | 'secrets' | 'sink'>;
 
@@ -58,10 +59,8 @@ export class Runner {
   private phaseName: Phase = 'plan';
   /** the phase's working directory (terraform's output files go there too) */
   private workDir = '';
-  /** this phase's lines, for the log artifact: gathered here, then appended to a file in the work dir */
-  private readonly ownLines: string[] = [];
-  private ownLinesFile: WriteStream | null = null;
-  private ownLinesFailure: Error | null = null;
+  /** this phase's lines, for the log artifact */
+  private ownLines!: LinesFile;
   /** the line_num of this phase's first line */
   private firstLine = 1;
   /** stage_timings of the run, as this runner adds to them */
@@ -92,8 +91,15 @@ export class Runner {
     this.phaseName = phase;
     this.timings = { ...task.stage_timings };
     this.firstLine = lastLine + 1;
+    // A fixed place per run and phase: whoever started the runner can remove it even after a kill
+    // (it holds state, plan and the variables' values).
+    const dir = runnerWorkDir(this.opts.workRoot ?? tmpdir(), taskId, phase);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    this.workDir = dir;
+    this.ownLines = new LinesFile(join(dir, OWN_LINES_FILE));
     this.log = new LogWriter(
-      { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)), keep: (line) => this.keepLine(line) },
+      { taskId, startAfter: lastLine, store: this.deps.store, sink: this.deps.sink, mask: createMasker(vars.filter((v) => v.sensitive).map((v) => v.value)), keep: (line) => this.ownLines.add(line) },
       task.log_summary,
     );
     // The run's viewers are adopted while the phase prepares, not when its first line waits for them.
@@ -101,13 +107,6 @@ export class Runner {
     this.pendingChanges = { runner_ref: this.opts.runnerRef };
     if (task.cancel_requested) this.cancelled = true;
 
-    // A fixed place per run and phase: whoever started the runner can remove it even after a kill
-    // (it holds state, plan and the variables' values).
-    const dir = runnerWorkDir(this.opts.workRoot ?? tmpdir(), taskId, phase);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    this.workDir = dir;
-    this.ownLinesFile = createWriteStream(join(dir, OWN_LINES_FILE), { mode: 0o600 }).on('error', (err) => (this.ownLinesFailure ??= err));
     let result: PhaseResult;
     try {
       result = await this.phase(phase, dir, vars);
@@ -357,33 +356,7 @@ export class Runner {
         between.push(m.line);
       }
     }
-    const own = await this.ownLinesWritten();
+    const own = await this.ownLines.close();
     await saveArtifact(this.deps, taskId, 'logs', Buffer.concat([Buffer.from(previous + between.map((l) => `${l}\n`).join('')), own]));
-  }
-
-  /**
-   * A phase's lines go to a file, a thousand at a time, rather than stay in memory: a run printing
-   * a million lines kept ~0.3 GB of strings in the runner for its artifact.
-   */
-  private keepLine(line: string): void {
-    this.ownLines.push(line);
-    if (this.ownLines.length >= 1000) this.writeOwnLines();
-  }
-
-  private writeOwnLines(): void {
-    if (this.ownLines.length === 0) return;
-    this.ownLinesFile?.write(this.ownLines.map((l) => `${l}\n`).join(''));
-    this.ownLines.length = 0;
-  }
-
-  /** This phase's lines as the artifact has them (the file, closed). */
-  private async ownLinesWritten(): Promise<Buffer> {
-    const file = this.ownLinesFile;
-    if (!file) return Buffer.from(this.ownLines.map((l) => `${l}\n`).join(''));
-    this.writeOwnLines();
-    this.ownLinesFile = null;
-    await new Promise<void>((resolve) => file.end(() => resolve()));
-    if (this.ownLinesFailure) throw this.ownLinesFailure;
-    return readFile(file.path as string);
   }
 }
