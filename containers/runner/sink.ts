@@ -7,7 +7,8 @@ import { connectionsFromEnv } from '../../functions/adapters/sockets/management-
 import type { LogSink, Store } from '../../functions/core/ports.js';
 import { LiveLogSink } from '../../functions/core/viewers.js';
 
-export function createLogSinkFromEnv(store: Store, env: NodeJS.ProcessEnv = process.env): LogSink | undefined {
+/** A sink per phase (each its own poster), all over one management-API client (its connections stay open). */
+export function createLogSinkFactory(store: Store, env: NodeJS.ProcessEnv = process.env): () => LogSink | undefined {
   const connections = connectionsFromEnv(env);
-  return connections ? new LiveLogSink(store, connections) : undefined;
+  return () => (connections ? new LiveLogSink(store, connections) : undefined);
 }

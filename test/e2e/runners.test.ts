@@ -55,13 +55,41 @@ test('terraform runs at the runner’s priority, above the runner’s log shippi
   expect(await waitForEnd(rw.api, task.task_id)).toMatchObject({ status: 'success' });
   expect(await text()).toContain('(local-exec): niceness=0');
 
-  // Between runs the pool of runners waits, loaded (topped up after the phases; the apply's own
-  // runner may take a moment to exit after reporting). Linux takes one session change a tenth of a second from a
-  // process without CAP_SYS_ADMIN (bit 21): then a standby may have stayed at 0.
+  // Between runs the pool of runners waits, loaded: the apply's runner among them, for the next
+  // phase; one that never ran a phase waits at the lowest niceness. Linux takes one session change a
+  // tenth of a second from a process without CAP_SYS_ADMIN (bit 21): then a standby may have stayed at 0.
   const runners = () => descendants(process.pid).filter((pid) => comm(pid) === 'node' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner/main.mjs'));
-  const waiting = await waitUntil(async () => (!existsSync(`/proc/${runner}`) && runners().length === STANDBYS ? runners() : undefined), `the apply's runner to exit and ${STANDBYS} runners to wait for the next phases`);
+  const waiting = await waitUntil(async () => (runners().length === STANDBYS ? runners() : undefined), `${STANDBYS} runners to wait for the next phases`);
+  expect(waiting).toContain(runner);
   const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
-  for (const pid of waiting) expect(readFileSync(`/proc/${pid}/autogroup`, 'utf8')).toMatch(capEff & (1n << 21n) ? /nice 19\b/ : /nice (19|0)\b/);
+  for (const pid of waiting.filter((p) => p !== runner)) expect(readFileSync(`/proc/${pid}/autogroup`, 'utf8')).toMatch(capEff & (1n << 21n) ? /nice 19\b/ : /nice (19|0)\b/);
+}, 120_000);
+
+test('a run’s apply, and the next run, go to the runner that ran its plan; what terraform left running ends with the phase', async () => {
+  const ws = uniqueName('reuse');
+  await createWorkspace(rw.api, { name: ws, auto_apply: false });
+  // A provisioner that leaves a job running in the background (its output elsewhere, so terraform
+  // does not wait for it), and notes its pid.
+  const job = join(flags, 'job.pid');
+  await uploadConfig(rw.api, ws, { 'main.tf': `resource "terraform_data" "j" {\n  provisioner "local-exec" {\n    command = "sleep 300 >/dev/null 2>&1 & echo $! > ${job}"\n  }\n}\n` });
+  const runnerOf = async (taskId: number) => (await rw.app.deps.store.getTask(taskId))!.runner_ref;
+
+  const task = await startTask(rw.api, ws, 'plan_and_apply');
+  await waitUntil(async () => ((await rw.api.get(`/tasks/${task.task_id}`)).body.status === 'apply_pending' ? true : undefined), 'the plan to wait for confirmation');
+  const planRunner = await runnerOf(task.task_id);
+  expect(planRunner).toMatch(/^pid:\d+$/);
+  expect((await rw.api.post(`/tasks/${task.task_id}/confirm`)).status).toBe(200);
+  expect(await waitForEnd(rw.api, task.task_id)).toMatchObject({ status: 'success' });
+  expect(await runnerOf(task.task_id)).toBe(planRunner);
+
+  // The job the apply left behind was stopped with the phase; the runner itself waits on.
+  const jobPid = Number(readFileSync(job, 'utf8'));
+  await waitUntil(async () => (existsSync(`/proc/${jobPid}`) && statFields(`/proc/${jobPid}/stat`)[0] !== 'Z' ? undefined : true), 'the background job to be stopped');
+  expect(existsSync(`/proc/${planRunner!.slice(4)}`)).toBe(true);
+
+  const next = await startTask(rw.api, ws, 'plan');
+  expect(await waitForEnd(rw.api, next.task_id)).toMatchObject({ status: 'success' });
+  expect(await runnerOf(next.task_id)).toBe(planRunner);
 }, 120_000);
 
 test('a terraform that cannot be started ends the run with an error naming it', async () => {
