@@ -30,17 +30,23 @@ function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
 
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) return null;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > max) return null;
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
+/** The request's body, or null once it passes `max` (the rest is read and dropped). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
+  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.resolve(null);
+  // Events, not `for await`: an async iterator costs a promise per chunk, and runners post here
+  // for every batch of log lines to every viewer.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      if (size > max) return;
+      size += c.length;
+      if (size > max) resolve(null);
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
 }
 
 export function toEvent(req: IncomingMessage, body: Buffer): Event {
