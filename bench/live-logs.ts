@@ -86,13 +86,16 @@ function sampleMemory(pid: number) {
   const samples: [number, number][] = [[now(), rss(pid)]];
   let runnerPeak = 0;
   const cpuStart = cpuSeconds(pid);
-  /** CPU seconds of each child (runners), as last seen */
+  const runnerCpu = (c: number) => cpuSeconds(c) + cpuSeconds(c, true);
+  /** CPU seconds of each child (runners) when the sampling started: runners live across phases */
+  const childCpuStart = new Map(children(pid).map((c) => [c, runnerCpu(c)]));
+  /** CPU seconds of each child since then, as last seen */
   const childCpu = new Map<number, number>();
   const timer = setInterval(() => {
     samples.push([now(), rss(pid)]);
     for (const c of children(pid)) {
       runnerPeak = Math.max(runnerPeak, rss(c));
-      childCpu.set(c, cpuSeconds(c) + cpuSeconds(c, true));
+      childCpu.set(c, runnerCpu(c) - (childCpuStart.get(c) ?? 0));
     }
   }, 100);
   return {
