@@ -4,7 +4,7 @@
  * Independent workspaces share one instance; each describe block owns its workspace.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { LogMessage } from '../../functions/core/logs.js';
 import {
   createWorkspace,
@@ -475,6 +475,10 @@ describe('cancelling a run', () => {
     const saved = JSON.parse((await api.get(`/api/v1/artifacts/art-${task.task_id}-state-after/download`)).raw.toString('utf8'));
     expect(saved.resources.map((r: { name: string }) => r.name)).toContain('first');
     expect((await api.post(`/tasks/${task.task_id}/cancel`)).status).toBe(409);
+    // The runner it interrupted does not wait for another phase: a fresh one takes the next.
+    const runner = (await rw.app.deps.store.getTask(task.task_id))!.runner_ref!;
+    expect(runner).toMatch(/^pid:\d+$/);
+    await waitUntil(async () => (existsSync(`/proc/${runner.slice(4)}`) ? undefined : true), 'the interrupted runner to leave', 10_000);
   });
 
   it('with force=true kills at once, and the next run starts', async () => {
