@@ -229,7 +229,7 @@ export class LocalRunners implements RunnerControl {
   }
 
   /** The phase's end, once: its slot and work dir are freed, its caller learns the exit code. */
-  private endPhase(runner: Runner, exitCode: number | null): void {
+  private endPhase(runner: Runner, exitCode: number | null, signal: NodeJS.Signals | null = null): void {
     const p = runner.phase;
     if (!p) return;
     runner.phase = null;
@@ -237,7 +237,7 @@ export class LocalRunners implements RunnerControl {
     // The runner leaves its working directory (it holds state, plan and variable values) to us,
     // killed or not; removed in the background, the next step need not wait for it.
     if (this.env.RUNWAY_WORK_DIR) void rm(runnerWorkDir(this.env.RUNWAY_WORK_DIR, p.taskId, p.phase), { recursive: true, force: true }).catch(() => undefined);
-    if (exitCode !== 0) this.log({ level: 'WARN', message: 'runner phase failed', task_id: p.taskId, phase: p.phase, code: exitCode, stderr: runner.stderrTail.trim() });
+    if (exitCode !== 0) this.log({ level: 'WARN', message: 'runner phase failed', task_id: p.taskId, phase: p.phase, code: exitCode, signal, stderr: runner.stderrTail.trim() });
     p.resolve({ exitCode });
   }
 
@@ -279,10 +279,7 @@ export class LocalRunners implements RunnerControl {
     } catch {
       /* the group is already empty */
     }
-    if (runner.phase) {
-      if (code !== 0) this.log({ level: 'WARN', message: 'runner exited', task_id: runner.phase.taskId, phase: runner.phase.phase, code, signal, stderr: runner.stderrTail.trim() });
-      this.endPhase(runner, code);
-    }
+    this.endPhase(runner, code, signal);
     if (!this.stopped) this.topUp();
   }
 

@@ -4,8 +4,14 @@
  * the runner answers each phase with `PhaseEnded`.
  */
 
+/** A phase to run. */
+export interface PhaseAssignment {
+  task_id: number;
+  phase: string;
+  workspace_id?: string;
+}
 /** From the embedded default: a phase to run, or `exit`. */
-export type Assignment = { task_id: number; phase: string; workspace_id?: string } | { exit: true };
+export type Assignment = PhaseAssignment | { exit: true };
 /** To the embedded default, after each phase: `reported` (an outcome was stored); `retiring`: this process exits now. */
 export interface PhaseEnded {
   type: 'phase_ended';
@@ -14,7 +20,7 @@ export interface PhaseEnded {
 }
 
 /** The embedded default's assignments, in order; ends when the parent goes or says `exit`. */
-export async function* assignments(): AsyncGenerator<{ task_id: number; phase: string; workspace_id?: string }> {
+export async function* assignments(): AsyncGenerator<PhaseAssignment> {
   const queue: Assignment[] = [];
   let wake: (() => void) | null = null;
   let closed = false;
