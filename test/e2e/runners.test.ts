@@ -2,8 +2,9 @@
  * Terraform first: while a phase runs, terraform keeps the runner's priority and the runner's own
  * threads (numbering, storing and posting lines) step back, but the one that started terraform;
  * with CAP_SYS_NICE the embedded default raises the phase's session above its own, and the runners
- * waiting for the next phases wait at the lowest. And a terraform the launcher cannot start ends
- * the run, named.
+ * waiting for the next phases load at the lowest. Runners stay loaded between phases (a run's apply
+ * in its plan's runner, what terraform left behind killed, the pool back to its size after runs in
+ * parallel). And a terraform the launcher cannot start ends the run, named.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,10 @@ afterAll(async () => {
   rmSync(flags, { recursive: true, force: true });
 });
 
+const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+/** The runner processes of the embedded default under test. */
+const runnerProcesses = () => descendants(process.pid).filter((pid) => comm(pid) === 'node' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner/main.mjs'));
+
 /** The niceness of each thread of a process ([16] of a thread's stat fields). */
 const threadNiceness = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(statFields(`/proc/${pid}/task/${tid}/stat`)[16]));
 
@@ -42,7 +47,6 @@ test('terraform runs at the runner’s priority, above the runner’s log shippi
   await waitUntil(async () => ((await text()).includes('(local-exec): niceness=') ? true : undefined), 'the provisioner to start');
 
   // The runner: the process under this one whose child is terraform.
-  const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   const runner = descendants(process.pid).find((pid) => comm(pid) === 'node' && descendants(pid).some((c) => comm(c) === 'terraform'));
   expect(runner).toBeDefined();
   const threads = threadNiceness(runner!);
@@ -58,8 +62,7 @@ test('terraform runs at the runner’s priority, above the runner’s log shippi
   // Between runs the pool of runners waits, loaded: the apply's runner among them, for the next
   // phase; one that never ran a phase waits at the lowest niceness. Linux takes one session change a
   // tenth of a second from a process without CAP_SYS_ADMIN (bit 21): then a standby may have stayed at 0.
-  const runners = () => descendants(process.pid).filter((pid) => comm(pid) === 'node' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner/main.mjs'));
-  const waiting = await waitUntil(async () => (runners().length === STANDBYS ? runners() : undefined), `${STANDBYS} runners to wait for the next phases`);
+  const waiting = await waitUntil(async () => (runnerProcesses().length === STANDBYS ? runnerProcesses() : undefined), `${STANDBYS} runners to wait for the next phases`);
   expect(waiting).toContain(runner);
   const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
   for (const pid of waiting.filter((p) => p !== runner)) expect(readFileSync(`/proc/${pid}/autogroup`, 'utf8')).toMatch(capEff & (1n << 21n) ? /nice 19\b/ : /nice (19|0)\b/);
@@ -90,6 +93,20 @@ test('a run’s apply, and the next run, go to the runner that ran its plan; wha
   const next = await startTask(rw.api, ws, 'plan');
   expect(await waitForEnd(rw.api, next.task_id)).toMatchObject({ status: 'success' });
   expect(await runnerOf(next.task_id)).toBe(planRunner);
+}, 120_000);
+
+test('after runs in parallel, the runners beyond the pool leave', async () => {
+  const names = [uniqueName('par'), uniqueName('par'), uniqueName('par')];
+  for (const ws of names) {
+    await createWorkspace(rw.api, { name: ws, auto_apply: true });
+    await uploadConfig(rw.api, ws, { 'main.tf': 'resource "terraform_data" "p" {\n  provisioner "local-exec" {\n    command = "sleep 1"\n  }\n}\n' });
+  }
+  const tasks = await Promise.all(names.map((ws) => startTask(rw.api, ws, 'plan_and_apply')));
+  for (const t of tasks) expect(await waitForEnd(rw.api, t.task_id)).toMatchObject({ status: 'success' });
+  // Three phases ran at once (more than the pool holds); afterwards the pool is back to its size.
+  const refs = new Set(await Promise.all(tasks.map(async (t) => (await rw.app.deps.store.getTask(t.task_id))!.runner_ref)));
+  expect(refs.size).toBe(3);
+  await waitUntil(async () => (runnerProcesses().length === STANDBYS ? true : undefined), `the runners to be ${STANDBYS} again`);
 }, 120_000);
 
 test('a terraform that cannot be started ends the run with an error naming it', async () => {
