@@ -40,8 +40,8 @@ export async function buildRunner(): Promise<string> {
 /**
  * Terraform first, across processes. Each runner is its own session (see `warm`), and Linux
  * shares the CPU between sessions ("autogroups") as equals, whatever their processes' nice values
- * (sched(7)). So a session's own niceness is set: a standby loads and waits at the lowest
- * (`STANDBY`), out of the way of the phase that runs; a phase's runner is raised above the embedded
+ * (sched(7)). So a session's own niceness is set: a new runner loads at the lowest (`STANDBY`),
+ * out of the way of the phase that runs; a phase's runner is raised above the embedded
  * default (`PHASE`), so when the CPU is short the server's work (storing and forwarding log lines,
  * the API) waits for terraform; within the runner, its log shipping waits too
  * (containers/runner/launcher.ts). Raising above 0 needs CAP_SYS_NICE; without it a phase runs
