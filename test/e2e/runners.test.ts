@@ -31,16 +31,22 @@ const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 /** The runner processes of the embedded default under test. */
 const runnerProcesses = () => descendants(process.pid).filter((pid) => comm(pid) === 'node' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('runner/main.mjs'));
 
-/** The niceness of each thread of a process ([16] of a thread's stat fields). */
-const threadNiceness = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(statFields(`/proc/${pid}/task/${tid}/stat`)[16]));
+/** The niceness and scheduling policy of each thread of a process (stat fields 19 and 41). */
+const threadPriorities = (pid: number) =>
+  readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const f = statFields(`/proc/${pid}/task/${tid}/stat`);
+    return { niceness: Number(f[16]), policy: Number(f[38]) };
+  });
+const SCHED_OTHER = 0;
+const SCHED_IDLE = 5;
 
 test('terraform runs at the runner’s priority, above the runner’s log shipping', async () => {
   const ws = uniqueName('first');
   await createWorkspace(rw.api, { name: ws, auto_apply: true });
-  // The provisioner reports its niceness (terraform's children inherit terraform's), then waits
-  // for this test to look at the runner.
+  // The provisioner reports its niceness and scheduling policy (terraform's children inherit
+  // terraform's), then waits for this test to look at the runner.
   await uploadConfig(rw.api, ws, {
-    'main.tf': `resource "terraform_data" "n" {\n  provisioner "local-exec" {\n    command = "echo niceness=$(cut -d' ' -f19 /proc/self/stat); while [ ! -e ${flags}/looked ]; do sleep 0.05; done"\n  }\n}\n`,
+    'main.tf': `resource "terraform_data" "n" {\n  provisioner "local-exec" {\n    command = "echo niceness=$(cut -d' ' -f19 /proc/self/stat) policy=$(cut -d' ' -f41 /proc/self/stat); while [ ! -e ${flags}/looked ]; do sleep 0.05; done"\n  }\n}\n`,
   });
   const task = await startTask(rw.api, ws, 'plan_and_apply');
   const text = () => rw.api.get<string>(`/tasks/${task.task_id}/logs?type=apply&format=text`).then((r) => r.body);
@@ -49,15 +55,16 @@ test('terraform runs at the runner’s priority, above the runner’s log shippi
   // The runner: the process under this one whose child is terraform.
   const runner = descendants(process.pid).find((pid) => comm(pid) === 'node' && descendants(pid).some((c) => comm(c) === 'terraform'));
   expect(runner).toBeDefined();
-  const threads = threadNiceness(runner!);
-  // One thread (the launcher) stays at 0; every other one stepped back.
-  expect(threads.filter((n) => n === 0)).toHaveLength(1);
-  expect(threads.filter((n) => n === SHIPPING_NICENESS)).toHaveLength(threads.length - 1);
+  const threads = threadPriorities(runner!);
+  // One thread (the launcher) stays at 0 and the normal policy; every other one stepped back, to
+  // the lowest niceness and SCHED_IDLE.
+  expect(threads.filter((t) => t.niceness === 0 && t.policy === SCHED_OTHER)).toHaveLength(1);
+  expect(threads.filter((t) => t.niceness === SHIPPING_NICENESS && t.policy === SCHED_IDLE)).toHaveLength(threads.length - 1);
   expect(readFileSync(`/proc/${runner}/autogroup`, 'utf8')).toMatch(canRaisePriority() ? /nice -10\b/ : /nice 0\b/);
   writeFileSync(join(flags, 'looked'), '');
 
   expect(await waitForEnd(rw.api, task.task_id)).toMatchObject({ status: 'success' });
-  expect(await text()).toContain('(local-exec): niceness=0');
+  expect(await text()).toContain(`(local-exec): niceness=0 policy=${SCHED_OTHER}`);
 
   // Between runs the pool of runners waits, loaded: the apply's runner among them, for the next
   // phase; one that never ran a phase waits at the lowest niceness. Linux takes one session change a
