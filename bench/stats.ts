@@ -6,6 +6,11 @@ export function percentile(xs: number[], p: number): number {
   return s[i];
 }
 
-export const median = (xs: number[]) => percentile(xs, 50);
+/** The middle value; for an even count, the mean of the two middle ones. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
 
 export const ms = (n: number) => `${n.toFixed(1)} ms`;
