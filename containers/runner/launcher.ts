@@ -112,7 +112,7 @@ export class Launcher {
  * no privilege needed): a thread at niceness 19 on the other core still delays terraform's next
  * thread there until the scheduler preempts it, while Linux places a woken thread on a core that
  * runs only SCHED_IDLE threads as on an idle one. Measured here with a load on the other core
- * during a 100 000-line apply: terraform slowed 13–16 % at niceness 19, 6–7 % at SCHED_IDLE.
+ * during a 100 000-line apply: terraform slowed 13–16 % at niceness 19, 6–8 % at SCHED_IDLE.
  */
 function stepBack(launcherTid: number | null): void {
   let threads = [0]; // the calling thread, where threads cannot be listed
