@@ -213,8 +213,11 @@ export type PostResult = 'ok' | 'gone' | 'throttled' | 'failed';
  * against the embedded default's local endpoint.
  */
 export interface ConnectionsApi {
-  /** Sends one WebSocket message. 'gone': 410, the viewer left; 'throttled': 429, its buffer is full. */
-  post(connectionId: string, data: string): Promise<PostResult>;
+  /**
+   * Sends one WebSocket message (text, or its UTF-8 bytes: a frame for many viewers is encoded
+   * once). 'gone': 410, the viewer left; 'throttled': 429, its buffer is full.
+   */
+  post(connectionId: string, data: string | Uint8Array): Promise<PostResult>;
   /** Whether the connection is still open (GET @connections/{id}; 410 → false). */
   exists(connectionId: string): Promise<boolean>;
   /** Closes the connection; `reason` reaches clients of the embedded default as the close reason. */

@@ -206,12 +206,13 @@ export class LiveLogSink implements LogSink {
     if (!held) this.held.set(taskId, (held = new Map()));
     const listed = new Set(subs.map((s) => s.connection_id));
     for (const id of held.keys()) if (!listed.has(id)) held.delete(id);
-    let shared: string[] | undefined;
-    const framesOfBatch = () => (shared ??= frames(messages));
+    // Encoded once, posted to every viewer.
+    let shared: Buffer[] | undefined;
+    const framesOfBatch = () => (shared ??= frames(messages).map((f) => Buffer.from(f)));
     await Promise.all(subs.filter((s) => s.owner === 'live' && !s.completed).map((s) => this.deliver(taskId, held!, s, messages, framesOfBatch)));
   }
 
-  private async deliver(taskId: number, held: Map<string, Held>, s: Subscription, messages: LogMessage[], framesOfBatch: () => string[]): Promise<void> {
+  private async deliver(taskId: number, held: Map<string, Held>, s: Subscription, messages: LogMessage[], framesOfBatch: () => Buffer[]): Promise<void> {
     const first = messages[0].line_num;
     const last = messages[messages.length - 1].line_num;
     const h = await this.adopt(taskId, held, s, first);

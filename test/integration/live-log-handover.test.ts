@@ -17,11 +17,11 @@ class RecordingConnections implements ConnectionsApi {
   readonly closed = new Map<string, string | undefined>();
   readonly answers = new Map<string, PostResult>();
 
-  async post(id: string, data: string): Promise<PostResult> {
+  async post(id: string, data: string | Uint8Array): Promise<PostResult> {
     const forced = this.answers.get(id);
     if (forced) return forced;
     if (this.closed.has(id)) return 'gone';
-    this.posted.set(id, [...(this.posted.get(id) ?? []), data]);
+    this.posted.set(id, [...(this.posted.get(id) ?? []), Buffer.from(data).toString('utf8')]);
     return 'ok';
   }
 

@@ -62,9 +62,9 @@ export class ManagementApiConnections implements ConnectionsApi {
   /** reasons of the closes in flight, by connection id */
   private readonly closeReasons = new Map<string, string>();
 
-  async post(connectionId: string, data: string): Promise<PostResult> {
+  async post(connectionId: string, data: string | Uint8Array): Promise<PostResult> {
     try {
-      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) }));
+      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: typeof data === 'string' ? Buffer.from(data) : data }));
       return 'ok';
     } catch (err) {
       const name = (err as Error).name;
