@@ -38,7 +38,7 @@ export async function buildRunner(): Promise<string> {
 }
 
 /**
- * Terraform first, across processes. Each runner is its own session (see `warm`), and Linux
+ * Terraform first, across processes. Each runner is its own session (see `spawnRunner`), and Linux
  * shares the CPU between sessions ("autogroups") as equals, whatever their processes' nice values
  * (sched(7)). So a session's own niceness is set: a new runner loads at the lowest (`STANDBY`),
  * out of the way of the phase that runs; a phase's runner is raised above the embedded
@@ -94,6 +94,15 @@ function leftInGroup(runnerPid: number): number[] | null {
     }
   }
   return left;
+}
+
+/** Kills a runner's process group: the runner and whatever terraform started in it. */
+function killGroup(pid: number | undefined): void {
+  try {
+    if (pid) process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* the group is already empty */
+  }
 }
 
 /** One phase a runner was given, until it ends. */
@@ -274,11 +283,7 @@ export class LocalRunners implements RunnerControl {
   private exited(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
     this.prune();
     // As a Fargate task's end stops all its processes: nothing in its group outlives the runner.
-    try {
-      if (runner.child.pid) process.kill(-runner.child.pid, 'SIGKILL');
-    } catch {
-      /* the group is already empty */
-    }
+    killGroup(runner.child.pid);
     this.endPhase(runner, code, signal);
     if (!this.stopped) this.topUp();
   }
@@ -286,20 +291,20 @@ export class LocalRunners implements RunnerControl {
   async stop(taskId: number, force: boolean): Promise<boolean> {
     const child = this.busy.get(taskId)?.child;
     if (!child?.pid) return false;
-    if (force) process.kill(-child.pid, 'SIGKILL');
+    if (force) killGroup(child.pid);
     // Only the runner gets the interrupt; it passes one Ctrl-C on to terraform (two would make
     // terraform abandon its graceful stop).
     else child.kill('SIGINT');
     return true;
   }
 
-  /** Kills every runner, the warm one included (embedded default stopping). */
+  /** Kills every runner, the waiting ones included (embedded default stopping). */
   async killAll(): Promise<void> {
     this.stopped = true;
     if (this.refill) clearTimeout(this.refill);
     const all = [...this.busy.values(), ...this.standbys].map((r) => r.child).filter((c) => c.exitCode === null && c.signalCode === null);
     const exits = all.map((c) => new Promise((r) => c.once('exit', r)));
-    for (const c of all) if (c.pid) process.kill(-c.pid, 'SIGKILL');
+    for (const c of all) killGroup(c.pid);
     this.standbys.length = 0;
     await Promise.all(exits);
   }
